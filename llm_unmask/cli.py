@@ -1,0 +1,274 @@
+"""``llm_unmask``: fine-tune decoder LLMs for sequence labeling with chosen layers unmasked.
+
+Every training command takes ``--config FILE`` (YAML; the paper's settings are the defaults) and
+repeatable ``--set key=value`` overrides, e.g. ``--set train.max_steps=50``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import LookingRightError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def resolve_config(name: str | None, family: str = "llm_unmask") -> Path | None:
+    """A path, or a preset name such as 'tiny' or 'paper' from configs/<family>/."""
+    if name is None:
+        return None
+    p = Path(name)
+    if p.is_file():
+        return p
+    for cand in (CONFIG_DIR / family / f"{name}.yaml", CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / name):
+        if cand.is_file():
+            return cand
+    presets = sorted(x.stem for x in (CONFIG_DIR / family).glob("*.yaml"))
+    raise click.BadParameter(f"no config file or preset '{name}' (presets: {', '.join(presets)})",
+                             param_hint="--config")
+
+
+def friendly_errors(fn):
+    """Known errors become one line on stderr and exit code 2; no traceback for user mistakes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LookingRightError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("llm_unmask").setLevel(logging.INFO)
+    logging.getLogger("scaling").setLevel(logging.INFO)
+    for noisy in ("transformers", "datasets", "accelerate", "peft", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def model_options(fn):
+    """Options shared by train/sweep: which model, which task, how to override the config."""
+    opts = [
+        click.option("--config", "config", default=None, help="YAML config file or preset (tiny, paper, smollm2)."),
+        click.option("--model", "model", default=None, help="Hub name or local path of the base model."),
+        click.option("--gguf-file", default=None, help="GGUF file (path, or a name inside --model's folder)."),
+        click.option("--tiny-random", default=None,
+                     help="Build a small random model of this architecture (llama, mistral, qwen2, qwen3, gemma, ...)."),
+        click.option("--data-dir", default=None, envvar="LOOKING_RIGHT_DATA",
+                     help="Folder with the task's data files [env: LOOKING_RIGHT_DATA]."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config value, e.g. --set train.max_steps=50 (repeatable)."),
+        click.option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
+                     help="Results folder; each run gets a sub-folder named by its run id."),
+        click.option("--quiet", is_flag=True, help="No progress bars or info logs."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **direct):
+    from .config import load_config
+
+    sets = list(overrides)
+    pairs = {"model.name": model, "model.gguf_file": gguf_file, "model.tiny_random": tiny_random,
+             "data.data_dir": data_dir}
+    pairs.update(direct)
+    cli_sets = [f"{k}={v}" for k, v in pairs.items() if v is not None]
+    cfg = load_config(resolve_config(config), cli_sets + sets)
+    for key, value in pairs.items():  # values given as flags are strings; keep them so (no YAML typing)
+        if value is not None:
+            section, name = key.split(".")
+            setattr(getattr(cfg, section), name, value)
+    return cfg
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="looking-right")
+def main():
+    """Sequence labeling with decoder LLMs whose chosen layers "look right".
+
+    \b
+    Typical flow:
+      llm_unmask tasks                                   # what can be trained
+      llm_unmask data --task conll03-ner --data-dir D    # what the data looks like
+      llm_unmask train --model M --task T --unmask 0110  # one run
+      llm_unmask sweep --model M --task T --unmask all --seeds 120-124   # the paper's grid
+      llm_unmask report --results runs --out report      # Table 2, Figure 1, t-tests
+      llm_unmask predict --run runs/<id> --input text.txt
+
+    Unmask codes: one digit per layer group, left = nearest the input; 1 = causal mask removed
+    (padding stays masked). '0000' is the stock model, '1111' fully bidirectional.
+    """
+
+
+@main.command("tasks")
+def tasks_cmd():
+    """List the available tasks."""
+    from .tasks import list_tasks
+
+    for name, desc in list_tasks():
+        click.echo(f"{name:18s} {desc}")
+
+
+@main.command("data")
+@click.option("--task", required=True, help="Task name (see `llm_unmask tasks`).")
+@click.option("--data-dir", default=None, envvar="LOOKING_RIGHT_DATA", help="Folder with the task's files.")
+@click.option("--tokenizer", default=None, help="Count sentences over --max-length with this tokenizer.")
+@click.option("--max-length", default=128, show_default=True)
+@friendly_errors
+def data_cmd(task, data_dir, tokenizer, max_length):
+    """Per split: sentences, label counts, and sentences longer than --max-length tokens."""
+    from collections import Counter
+
+    from .tasks import load_task
+
+    data = load_task(task, data_dir)
+    enc = None
+    if tokenizer:
+        from .align import WordEncoder
+        from .tokenization import load_tokenizer
+
+        enc = WordEncoder(load_tokenizer(tokenizer))
+    click.echo(f"task {data.name}: {len(data.labels)} labels")
+    for note in data.notes:
+        click.echo(f"  note: {note}")
+    for split, sents in data.splits.items():
+        counts = Counter(t for s in sents for t in s.tags)
+        n_tok = sum(len(s.tokens) for s in sents)
+        line = f"{split:10s} {len(sents):7d} sentences {n_tok:9d} words"
+        if enc is not None:
+            frame = len(enc.prefix) + len(enc.suffix)
+            over = sum(1 for s in sents if frame + sum(len(enc.pieces(w)) for w in s.tokens) > max_length)
+            line += f"  {over} over {max_length} tokens"
+        else:
+            over = sum(1 for s in sents if len(s.tokens) > max_length)
+            line += f"  {over} over {max_length} words"
+        click.echo(line)
+        click.echo("           " + "  ".join(f"{k}:{v}" for k, v in sorted(counts.items())))
+
+
+@main.command("train")
+@model_options
+@click.option("--task", default=None, help="Task name (see `llm_unmask tasks`).")
+@click.option("--unmask", default=None, help="Group code such as 0110 (left = nearest the input), 'all' or 'none'.")
+@click.option("--unmask-layers", default=None, help="Explicit unmasked layers, e.g. 16-31 or 0,3,5-7.")
+@click.option("--seed", default=None, type=int, help="Random seed (paper: 120-124).")
+@friendly_errors
+def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, unmask,
+              unmask_layers, seed):
+    """Fine-tune one run and write its run directory (config, metrics.json, predictions, adapter)."""
+    from .pipeline import run_sl
+
+    setup_logging(not quiet)
+    if unmask and unmask_layers:
+        raise click.UsageError("give --unmask or --unmask-layers, not both")
+    cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
+                       **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
+    if seed is not None:
+        cfg.seed = seed
+    path = run_sl(cfg, output, progress=not quiet)
+    _print_run(path)
+
+
+def _print_run(path: Path) -> None:
+    import json
+
+    mpath = Path(path) / "metrics.json"
+    if not mpath.is_file():
+        click.echo(f"{path}: not complete (held by another worker?)")
+        return
+    m = json.loads(mpath.read_text())
+    scores = "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in m["splits"].items())
+    click.echo(f"{path}  {scores}")
+
+
+@main.command("sweep")
+@model_options
+@click.option("--task", "tasks", default=None, help="Task name(s), comma separated.")
+@click.option("--unmask", "codes", default="all", show_default=True,
+              help="'all' (every group code) or a comma list of codes / layers:... specs.")
+@click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all.")
+@click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
+@click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
+@click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@friendly_errors
+def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
+              seeds, shard, dry_run):
+    """Every (task, unmask config, seed) run; resumable and shardable.
+
+    A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
+    scripts/slurm_sweep.sh) share one --output folder without clobbering each other.
+    """
+    from .pipeline import SweepRunner
+    from .runs import is_complete
+    from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, shard_jobs, sl_jobs
+
+    setup_logging(not quiet)
+    cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
+    task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
+    jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
+    sh = parse_shard(shard)
+    if dry_run:
+        for job in shard_jobs(jobs, sh):
+            click.echo(f"{'done' if is_complete(Path(output) / job.name) else 'todo'}  {job.name}")
+        return
+    result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
+    click.echo(f"sweep: {len(result.done)} run, {len(result.skipped)} skipped (complete or locked), "
+               f"{len(result.failed)} failed")
+    for name, err in result.failed:
+        click.echo(f"  FAILED {name}: {err}", err=True)
+    if result.failed:
+        sys.exit(1)
+
+
+@main.command("predict")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A finished run directory.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Text (one sentence per line) or CoNLL (token in the first column, blank line between sentences).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "text", "conll"]), default="auto", show_default=True)
+@click.option("--out", "out_path", default=None, help="Output file (default: stdout).")
+@friendly_errors
+def predict_cmd(run_dir, input_path, fmt, out_path):
+    """Label new text with a trained run; writes `token label` lines (CoNLL style)."""
+    from .predict import predict_file
+
+    setup_logging(False)
+    text = predict_file(Path(run_dir), Path(input_path), fmt)
+    if out_path:
+        from .io import atomic_write_text
+
+        atomic_write_text(out_path, text)
+    else:
+        click.echo(text, nl=False)
+
+
+# Commands contributed by other modules register themselves here.
+def _register_extensions() -> None:
+    import importlib
+
+    for module in ("llm_unmask.report_cli", "llm_unmask.baselines.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module or module.startswith(str(exc.name)):
+                continue
+            raise
+        mod.register(main)
+
+
+_register_extensions()
+
+if __name__ == "__main__":
+    main()

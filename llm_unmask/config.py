@@ -1,0 +1,224 @@
+"""Run configuration: dataclasses with a docstring per field, YAML files and ``--set key=value`` overrides.
+
+A resolved config fully describes a run; its hash (minus seed and output location) is part of the run id,
+so changing any hyper-parameter gives a new run directory instead of silently reusing an old one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class LoraConfig:
+    enabled: bool = True
+    """Train LoRA adapters (+ the head) instead of all weights. The paper: QLoRA on query/value."""
+    r: int = 64
+    """LoRA rank (paper: 64)."""
+    alpha: int = 16
+    """LoRA scaling alpha (paper: 16)."""
+    dropout: float = 0.1
+    """LoRA dropout (paper: 0.1)."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    """Module names that get adapters. Llama-style: q_proj/v_proj; BERT/RoBERTa: query/value."""
+
+
+@dataclass
+class ModelConfig:
+    name: str | None = None
+    """Hugging Face Hub name or local path of the base model (e.g. meta-llama/Llama-2-7b-hf)."""
+    gguf_file: str | None = None
+    """GGUF file inside ``name`` (or a full path): loaded with transformers' GGUF support and dequantized."""
+    tiny_random: str | None = None
+    """Build a small random model of this architecture (llama, mistral, qwen2, ...) instead of loading one."""
+    tiny_layers: int = 4
+    """Layers of the tiny random model."""
+    tiny_hidden: int = 64
+    """Hidden size of the tiny random model."""
+    tokenizer: str | None = None
+    """Tokenizer name or path when it differs from ``name``."""
+    unmask: str | None = None
+    """Unmask spec: group code (0000..1111), 'layers:16-31', 'all' or None (stock causal model)."""
+    quantization: str = "auto"
+    """'4bit' (NF4 + double quant, needs CUDA + bitsandbytes), 'none', or 'auto' (4bit when CUDA is there)."""
+    attn_implementation: str = "sdpa"
+    """Attention kernel: sdpa, eager or flash_attention_2."""
+    head_dropout: float = 0.1
+    """Dropout before the token-classification linear layer."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """Adapter settings."""
+
+
+@dataclass
+class DataConfig:
+    task: str = "synthetic-right"
+    """Task name from ``llm_unmask tasks``."""
+    data_dir: str | None = None
+    """Folder with the task's files; default $LOOKING_RIGHT_DATA, else the Hub (where a task has one)."""
+    max_length: int = 128
+    """Maximum tokens per sentence (paper: 128). Words cut off are predicted O at evaluation."""
+    limit_train: int | None = None
+    """Use only the first N training sentences (quick runs); None = all."""
+    limit_eval: int | None = None
+    """Use only the first N sentences of each evaluation split; None = all."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Task options passed to the loader (e.g. token_col for 'conll', n_train for synthetic tasks)."""
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 2e-4
+    """Peak learning rate (paper: 2e-4)."""
+    epochs: float = 5
+    """Training epochs (paper: 5); ignored when max_steps is set."""
+    max_steps: int | None = None
+    """Stop after this many optimizer updates (overrides epochs)."""
+    batch_size: int = 16
+    """Sentences per micro-batch (paper: 16)."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer update (paper LLM runs: 4)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay (paper: 0.1)."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    """AdamW betas (paper: 0.9, 0.95)."""
+    eps: float = 1e-5
+    """AdamW epsilon (paper: 1e-5)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (paper: 1.0)."""
+    scheduler: str = "cosine"
+    """Learning-rate schedule: cosine (paper), linear or constant."""
+    warmup_ratio: float = 0.0
+    """Fraction of updates used for linear warm-up."""
+    optimizer: str = "adamw"
+    """'adamw' or 'paged_adamw_8bit' (bitsandbytes, CUDA only; falls back to adamw elsewhere)."""
+    precision: str = "auto"
+    """'auto' (bf16 where the device supports it), 'bf16' or 'fp32'."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward to save memory (paper: on)."""
+    eval_batch_size: int = 32
+    """Sentences per evaluation batch."""
+    length_bucketing: bool = False
+    """Group sentences of similar length into batches (less padding; changes the data order)."""
+    log_every: int = 10
+    """Log loss and tokens/s every N updates."""
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The base model and how it is adapted."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The task and its pre-processing."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Optimization."""
+    variant: str = "decoder"
+    """What is fine-tuned: decoder (with unmask spec), encoder, decoder-mask, decoder-unmask."""
+    seed: int = 120
+    """Random seed (paper: 120-124)."""
+    eval_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    """Splits evaluated after training."""
+
+
+# Fields that do not change the result: excluded from the config hash.
+_HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("seed",)}
+
+
+def _from_dict(cls, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}' (known: {', '.join(sorted(known))})"
+            )
+        default = known[key].default_factory() if known[key].default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _from_dict(type(default), value or {}, f"{prefix}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _check_types(obj, prefix: str = "") -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_types(value, f"{prefix}{f.name}.")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if value is None or default is None:
+            continue
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}{f.name} must be true or false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{prefix}{f.name} must be a number, got {value!r}")
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{prefix}{f.name} must be a string, got {value!r}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults <- YAML file <- ``key=value`` overrides (values parsed as YAML, so 1e-4, true, [a,b] work)."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    for item in overrides:
+        set_dotted(data, item)
+    cfg = _from_dict(RunConfig, data)
+    _check_types(cfg)
+    return cfg
+
+
+def set_dotted(data: dict, item: str) -> None:
+    """Apply one ``--set a.b=value`` to a nested dict."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got '{item}'")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return asdict(cfg)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Short stable hash of everything that changes a run's result (not the seed: it is in the run id)."""
+    data = to_dict(cfg)
+    for path in _HASH_EXCLUDE:
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        node.pop(path[-1], None)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,218 @@
+"""The sequence-labeling model: a decoder (or encoder) + token-classification head, (Q)LoRA, unmasking.
+
+The head is Hugging Face's own ``*ForTokenClassification`` (dropout + linear on the last hidden states);
+we only choose how the base is loaded (Hub, local, GGUF, tiny random), quantized and adapted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForTokenClassification, PreTrainedTokenizerBase
+
+from .config import ModelConfig
+from .errors import ConfigError
+from .tokenization import load_tokenizer, train_tokenizer
+
+log = logging.getLogger(__name__)
+_warned_no_cuda = False
+
+
+@dataclass
+class BuiltModel:
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    head_name: str
+    quantized: bool
+    is_decoder: bool
+
+
+def model_label(cfg: ModelConfig) -> str:
+    """A short, path-safe model name for run ids and tables."""
+    if cfg.tiny_random:
+        return f"tiny-{cfg.tiny_random}-L{cfg.tiny_layers}"
+    name = cfg.name or "model"
+    base = Path(cfg.gguf_file).stem if cfg.gguf_file else Path(str(name).rstrip("/")).name
+    return base.replace("/", "_")
+
+
+def want_4bit(cfg: ModelConfig) -> bool:
+    """Paper: 4-bit NF4 base weights. Only with CUDA + bitsandbytes; otherwise say so once and go on."""
+    global _warned_no_cuda
+    if cfg.quantization == "none" or cfg.tiny_random:
+        return False
+    if cfg.quantization not in ("auto", "4bit"):
+        raise ConfigError(f"model.quantization must be auto, 4bit or none, got '{cfg.quantization}'")
+    if not torch.cuda.is_available():
+        if not _warned_no_cuda:
+            log.warning("CUDA is not available: training LoRA on unquantized weights (no 4-bit NF4)")
+            _warned_no_cuda = True
+        return False
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        if cfg.quantization == "4bit":
+            raise ConfigError("model.quantization=4bit needs bitsandbytes: pip install 'looking-right[gpu]'")
+        log.warning("bitsandbytes is not installed: no 4-bit quantization (pip install 'looking-right[gpu]')")
+        return False
+    return True
+
+
+def find_head(model: nn.Module, num_labels: int) -> str:
+    for name, child in model.named_children():
+        if isinstance(child, nn.Linear) and child.out_features == num_labels:
+            return name
+    raise ConfigError(f"{type(model).__name__} has no token-classification head with {num_labels} outputs")
+
+
+def load_base_tokenizer(cfg: ModelConfig, train_texts: Sequence[str] | None = None) -> PreTrainedTokenizerBase:
+    if cfg.tiny_random:
+        if not train_texts:
+            raise ConfigError("a tiny random model needs training text to build its tokenizer")
+        return train_tokenizer(train_texts, vocab_size=512, kind="byte-level")
+    source = cfg.tokenizer or cfg.name
+    if source is None:
+        raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
+    return load_tokenizer(source, None if cfg.tokenizer else _gguf_name(cfg))
+
+
+def _gguf_name(cfg: ModelConfig) -> str | None:
+    if not cfg.gguf_file:
+        return None
+    if cfg.name is None:
+        return Path(cfg.gguf_file).name
+    return cfg.gguf_file
+
+
+def resolve_gguf(cfg: ModelConfig) -> ModelConfig:
+    """``--gguf-file PATH`` alone: the folder is the model name and the file name the GGUF file."""
+    if cfg.gguf_file and cfg.name is None:
+        path = Path(cfg.gguf_file)
+        if not path.is_file():
+            raise ConfigError(f"--gguf-file: file not found: {path}")
+        cfg.name, cfg.gguf_file = str(path.parent), path.name
+    elif cfg.gguf_file and cfg.name and not (Path(cfg.name) / cfg.gguf_file).is_file() and Path(cfg.name).is_dir():
+        raise ConfigError(f"--gguf-file: {cfg.gguf_file} not found in {cfg.name}")
+    return cfg
+
+
+def build_model(
+    cfg: ModelConfig,
+    labels: Sequence[str],
+    *,
+    seed: int = 0,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    train_texts: Sequence[str] | None = None,
+    model_dir: str | Path | None = None,
+) -> BuiltModel:
+    """Load or build the base with a fresh SL head, quantize (CUDA), add LoRA, apply the unmask spec."""
+    from .unmask import apply_unmask
+
+    cfg = resolve_gguf(cfg)
+    tok = tokenizer or load_base_tokenizer(cfg, train_texts)
+    id2label = {i: l for i, l in enumerate(labels)}
+    label2id = {l: i for i, l in id2label.items()}
+    quantized = want_4bit(cfg)
+    if cfg.tiny_random:
+        from .tiny import tiny_config
+
+        config = tiny_config(cfg.tiny_random, num_layers=cfg.tiny_layers, hidden=cfg.tiny_hidden,
+                             vocab_size=len(tok), attn_implementation=cfg.attn_implementation)
+        config.num_labels, config.id2label, config.label2id = len(labels), id2label, label2id
+        config.classifier_dropout = cfg.head_dropout
+        config.pad_token_id = tok.pad_token_id
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = AutoModelForTokenClassification.from_config(config)
+    else:
+        if cfg.name is None:
+            raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
+        kwargs = dict(num_labels=len(labels), id2label=id2label, label2id=label2id,
+                      attn_implementation=cfg.attn_implementation, classifier_dropout=cfg.head_dropout)
+        if cfg.gguf_file:
+            kwargs["gguf_file"] = cfg.gguf_file
+        if quantized:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+            kwargs["dtype"] = torch.bfloat16
+        else:
+            kwargs["dtype"] = torch.float32
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)  # the head's initialization is part of the seed's meaning
+            model = AutoModelForTokenClassification.from_pretrained(str(cfg.name), **kwargs)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tok.pad_token_id
+    head = find_head(model, len(labels))
+    init_head(model, head, seed)
+    is_decoder = _is_decoder(model)
+    if cfg.unmask not in (None, "", "none") and not is_decoder:
+        raise ConfigError(
+            f"--unmask {cfg.unmask}: {type(model).__name__} is an encoder; it has no causal mask to remove"
+        )
+    if cfg.lora.enabled:
+        model = add_lora(model, cfg, head, quantized, seed, model_dir)
+    if is_decoder:
+        apply_unmask(model, cfg.unmask)
+    return BuiltModel(model=model, tokenizer=tok, head_name=head, quantized=quantized, is_decoder=is_decoder)
+
+
+def init_head(model: nn.Module, head: str, seed: int) -> None:
+    """Seeded N(0, initializer_range) head, as HF initializes Linear layers; explicit so that a fresh load
+    and a reused base model (sweeps) start every run from the very same head."""
+    layer = getattr(model, head)
+    std = getattr(model.config, "initializer_range", 0.02) or 0.02
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            layer.weight.normal_(0.0, std)
+            if layer.bias is not None:
+                layer.bias.zero_()
+
+
+def _is_decoder(model: nn.Module) -> bool:
+    config = model.config
+    if getattr(config, "is_decoder", False):
+        return True
+    return any(getattr(m, "is_causal", False) for m in model.modules() if m is not model)
+
+
+def add_lora(model, cfg: ModelConfig, head: str, quantized: bool, seed: int, model_dir=None):
+    """LoRA on the configured projections; the head is trained fully (peft ``modules_to_save``)."""
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if model_dir is not None:
+        return PeftModel.from_pretrained(model, str(model_dir), is_trainable=False)
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [t for t in cfg.lora.target_modules if t not in names]
+    if missing:
+        raise ConfigError(
+            f"model.lora.target_modules: {missing} not found in {type(model).__name__} "
+            "(Llama-style models use q_proj/v_proj, BERT/RoBERTa query/value)"
+        )
+    lcfg = LoraConfig(task_type=TaskType.TOKEN_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                      lora_dropout=cfg.lora.dropout, target_modules=list(cfg.lora.target_modules),
+                      modules_to_save=[head])
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return get_peft_model(model, lcfg)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total
+
+
+def load_model_config(path: str) -> AutoConfig:
+    return AutoConfig.from_pretrained(path)

@@ -1,0 +1,243 @@
+"""One sequence-labeling run, start to finish: task -> align -> model -> train -> evaluate -> run dir.
+
+``run_sl`` is what ``llm_unmask train``, every sweep job and every scaling checkpoint fine-tune call.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .align import Encoded, WordEncoder, encode
+from .batching import collate
+from .config import RunConfig, config_hash, dump_yaml
+from .errors import DataError
+from .evaluate import predict_tags, score, write_predictions
+from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
+from .model import BuiltModel, build_model, count_parameters, model_label
+from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
+from .tasks import TaskData, load_task
+from .train import TrainLoop, make_accelerator, peak_memory_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A task loaded and encoded for one tokenizer; reused by every run of a sweep with that tokenizer."""
+
+    task: TaskData
+    encoded: dict[str, Encoded] = field(default_factory=dict)
+    sentences: dict[str, list] = field(default_factory=dict)
+
+
+def load_task_for(cfg: RunConfig) -> TaskData:
+    data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
+    if "train" not in data.splits:
+        raise DataError(f"task '{cfg.data.task}' has no training split")
+    return data
+
+
+def prepare(cfg: RunConfig, task: TaskData, tokenizer) -> Prepared:
+    prep = Prepared(task=task)
+    label2id = {l: i for i, l in enumerate(task.labels)}
+    enc = WordEncoder(tokenizer)
+    for split, sents in task.splits.items():
+        limit = cfg.data.limit_train if split == "train" else cfg.data.limit_eval
+        sents = list(sents[:limit] if limit else sents)
+        if not sents:
+            raise DataError(f"split '{split}' of task '{task.name}' is empty")
+        prep.sentences[split] = sents
+        prep.encoded[split] = encode(tokenizer, sents, label2id, cfg.data.max_length, enc)
+        if prep.encoded[split].n_truncated:
+            log.info("%s: %d of %d sentences truncated to %d tokens (cut words are predicted O)",
+                     split, prep.encoded[split].n_truncated, len(sents), cfg.data.max_length)
+    return prep
+
+
+def train_texts(task: TaskData, limit: int | None = None) -> list[str]:
+    sents = task.splits["train"][:limit] if limit else task.splits["train"]
+    return [" ".join(s.tokens) for s in sents]
+
+
+def _setup_file_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
+        logging.getLogger().setLevel(logging.INFO)
+    return handler
+
+
+def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, built: BuiltModel | None = None,
+           prepared: Prepared | None = None, progress: bool = True, extra_metrics: dict | None = None,
+           run_name: str | None = None) -> Path:
+    """Train and evaluate one run into ``output/<run id>``; a finished run is skipped (returned as is).
+
+    The run is written into ``<id>.tmp`` and renamed when complete, so a run directory never holds half a run.
+    """
+    rid = run_name or run_id(cfg)
+    final = Path(output) / rid
+    if is_complete(final):
+        log.info("skip %s (already complete)", rid)
+        return final
+    lock = Lock.acquire(Path(output) / ".locks" / rid)
+    if lock is None:
+        log.info("skip %s (another worker holds its lock)", rid)
+        return final
+    tmp = Path(output) / f"{rid}.tmp"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        handler = _setup_file_log(tmp / "train.log")
+        try:
+            _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {})
+        except Exception as exc:
+            log.exception("run %s failed", rid)
+            atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+            raise
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        atomic_replace_dir(tmp, final)
+    finally:
+        lock.release()
+    return final
+
+
+def _run(cfg, out: Path, rid, task, built, prepared, progress, extra) -> None:
+    atomic_write_text(out / "config.yaml", dump_yaml(cfg))
+    task = task or (prepared.task if prepared else load_task_for(cfg))
+    for note in task.notes:
+        log.info("data: %s", note)
+    if built is None:
+        built = build_model(cfg.model, task.labels, seed=cfg.seed,
+                            train_texts=train_texts(task, cfg.data.limit_train))
+    prep = prepared or prepare(cfg, task, built.tokenizer)
+    tok, model = built.tokenizer, built.model
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    trainable, total = count_parameters(model)
+    log.info("model %s: %d trainable of %d parameters", model_label(cfg.model), trainable, total)
+    train = prep.encoded["train"]
+    pad = tok.pad_token_id
+    acc = make_accelerator(cfg.train)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    torch.manual_seed(cfg.seed)
+    loop = TrainLoop(
+        model, cfg.train, n_examples=len(train), seed=cfg.seed, accelerator=acc, progress=progress,
+        lengths=[len(x) for x in train.input_ids], desc=f"train {rid[:60]}",
+        make_batch=lambda idx: collate([train.input_ids[i] for i in idx], [train.labels[i] for i in idx], pad),
+    )
+    started = time.perf_counter()
+    state = loop.run()
+    train_seconds = time.perf_counter() - started
+    model = acc.unwrap_model(loop.model)
+    splits = {}
+    for split in cfg.eval_splits:
+        if split not in prep.encoded:
+            log.warning("task %s has no '%s' split; not evaluated", task.name, split)
+            continue
+        pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
+                            device=acc.device, progress=progress)
+        gold = [s.tags for s in prep.sentences[split]]
+        splits[split] = score(gold, pred)
+        splits[split]["n_truncated"] = prep.encoded[split].n_truncated
+        write_predictions(out / "predictions" / f"{split}.conll", prep.sentences[split], pred)
+        log.info("%s F1 %.4f (P %.4f R %.4f)", split, splits[split]["f1"], splits[split]["precision"],
+                 splits[split]["recall"])
+    save_model(model, tok, out / "model")
+    from .unmask import current_plan
+
+    plan = current_plan(model) if built.is_decoder else None
+    metrics = {
+        "run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
+        "unmask": cfg.model.unmask if cfg.model.unmask not in ("", "none") else None,
+        "unmask_layers": list(plan.layers) if plan is not None else None,
+        "seed": cfg.seed, "splits": splits, "train_seconds": train_seconds,
+        "tokens_per_second": loop.tokens_per_second(), "peak_memory_bytes": peak_memory_bytes(),
+        "config_hash": config_hash(cfg), "train_steps": state.step, "final_loss": state.loss,
+        "n_train": len(train), "n_truncated_train": train.n_truncated,
+        "trainable_parameters": trainable, "total_parameters": total, "quantized": built.quantized,
+        "device": str(acc.device), "versions": library_versions(), "git_commit": git_commit(),
+        "data_notes": list(task.notes), "labels": list(task.labels),
+    }
+    metrics.update(extra)
+    atomic_write_json(out / METRICS, metrics)
+
+
+def save_model(model, tokenizer, path: Path) -> None:
+    """Adapter + head for LoRA runs (peft saves ``modules_to_save``), full weights otherwise; never the base."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    atomic_replace_dir(tmp, path)
+
+
+class SweepRunner:
+    """Runs sweep jobs in one process, loading each task once and (for LoRA runs of a pretrained model)
+    the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
+    and the adapters are removed again afterwards (peft ``unload``), so runs do not leak into each other."""
+
+    def __init__(self, output: str | Path, progress: bool = True):
+        self.output, self.progress = Path(output), progress
+        self._tasks: dict[str, TaskData] = {}
+        self._prepared: dict[tuple, Prepared] = {}
+        self._base: tuple[str, BuiltModel] | None = None
+
+    def task(self, cfg: RunConfig) -> TaskData:
+        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items())))
+        if key not in self._tasks:
+            self._tasks[key] = load_task_for(cfg)
+        return self._tasks[key]
+
+    def __call__(self, job) -> Path:
+        cfg = job.cfg
+        if is_complete(self.output / job.name):
+            return self.output / job.name
+        task = self.task(cfg)
+        if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
+            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name)
+        built = self._with_fresh_adapters(cfg, task)
+        key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
+               repr(sorted(cfg.data.options.items())))
+        if key not in self._prepared:
+            self._prepared[key] = prepare(cfg, task, built.tokenizer)
+        try:
+            return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepared[key],
+                          progress=self.progress, run_name=job.name)
+        finally:
+            self._strip_adapters(built)
+
+    def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+        import copy
+
+        from .model import add_lora, init_head
+        from .unmask import apply_unmask
+
+        base_cfg = copy.deepcopy(cfg.model)
+        base_cfg.unmask, base_cfg.lora.enabled = None, False
+        key = repr((base_cfg, tuple(task.labels)))
+        if self._base is None or self._base[0] != key:
+            self._base = (key, build_model(base_cfg, task.labels, seed=cfg.seed))
+        base = self._base[1]
+        init_head(base.model, base.head_name, cfg.seed)
+        model = add_lora(base.model, cfg.model, base.head_name, base.quantized, cfg.seed)
+        apply_unmask(model, cfg.model.unmask)
+        return BuiltModel(model, base.tokenizer, base.head_name, base.quantized, base.is_decoder)
+
+    def _strip_adapters(self, built: BuiltModel) -> None:
+        from .unmask import remove_unmask
+
+        remove_unmask(built.model)
+        if hasattr(built.model, "unload"):
+            self._base[1].model = built.model.unload()
+        if hasattr(self._base[1].model, "gradient_checkpointing_disable"):
+            self._base[1].model.gradient_checkpointing_disable()

@@ -1,0 +1,127 @@
+"""Sweeps: many runs, resumable and shardable. The one mechanism ``llm_unmask sweep`` and
+``scaling finetune-checkpoints`` share.
+
+Jobs are ordered by run id, so every worker computes the same list; ``--shard K/N`` takes every N-th job
+starting at K (0-based), and per-run locks stop two workers from ever doing the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import ConfigError
+from .runs import is_complete, run_id
+
+log = logging.getLogger(__name__)
+
+ALL_CODES = "all"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    cfg: RunConfig
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """'K/N' with 0 <= K < N (Slurm: --shard ${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT})."""
+    if not text:
+        return 0, 1
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like K/N (e.g. 0/4), got '{text}'") from None
+    if n < 1 or not 0 <= k < n:
+        raise ConfigError(f"--shard {text}: need 0 <= K < N")
+    return k, n
+
+
+def parse_seeds(text: str | Sequence[int]) -> list[int]:
+    """'120-124', '120,122' or a list."""
+    if not isinstance(text, str):
+        return [int(s) for s in text]
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-"))
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds must look like 120-124 or 120,121, got '{text}'") from None
+    if not seeds:
+        raise ConfigError("--seeds is empty")
+    return seeds
+
+
+def all_codes(num_groups: int = 4) -> list[str]:
+    return [format(i, f"0{num_groups}b") for i in range(2**num_groups)]
+
+
+def parse_codes(text: str, num_groups: int = 4) -> list[str]:
+    """'all' -> the 2^m group codes; otherwise a comma list of unmask specs (codes or layers:...)."""
+    if text.strip() == ALL_CODES:
+        return all_codes(num_groups)
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    if not codes:
+        raise ConfigError("--unmask is empty")
+    return codes
+
+
+def shard_jobs(jobs: Sequence[Job], shard: tuple[int, int]) -> list[Job]:
+    k, n = shard
+    ordered = sorted(jobs, key=lambda j: j.name)
+    names = [j.name for j in ordered]
+    if len(set(names)) != len(names):
+        raise ConfigError("two sweep jobs have the same run id; check --unmask/--seeds for duplicates")
+    return ordered[k::n]
+
+
+@dataclass
+class SweepResult:
+    done: list[str]
+    skipped: list[str]
+    failed: list[tuple[str, str]]
+
+
+def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shard=(0, 1),
+             progress: bool = True) -> SweepResult:
+    """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on."""
+    mine = shard_jobs(jobs, shard)
+    result = SweepResult([], [], [])
+    todo = [j for j in mine if not is_complete(Path(output) / j.name)]
+    result.skipped = [j.name for j in mine if j not in todo]
+    log.info("sweep shard %d/%d: %d jobs, %d already complete, %d to run", shard[0], shard[1], len(mine),
+             len(result.skipped), len(todo))
+    for i, job in enumerate(todo, 1):
+        log.info("[%d/%d] %s", i, len(todo), job.name)
+        try:
+            path = run(job)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # keep going: one OOM must not cost the other runs
+            result.failed.append((job.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        (result.done if is_complete(path) else result.skipped).append(job.name)
+    return result
+
+
+def sl_jobs(base: RunConfig, tasks: Sequence[str], codes: Sequence[str], seeds: Sequence[int]) -> list[Job]:
+    import copy
+
+    jobs = []
+    for task in tasks:
+        for code in codes:
+            for seed in seeds:
+                cfg = copy.deepcopy(base)
+                cfg.data.task, cfg.model.unmask, cfg.seed = task, code, seed
+                jobs.append(Job(run_id(cfg), cfg))
+    return jobs

@@ -1,0 +1,209 @@
+"""The one training loop every experiment uses (SL fine-tuning, scaling pre-training, IT baselines).
+
+It only needs ``model(**batch).loss``. Data order is a pure function of (seed, epoch), so a run resumed
+from a saved state replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from .batching import epoch_order
+from .config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> bf16 on a device that supports it (CUDA with bf16), else fp32 ('no' for accelerate)."""
+    if precision == "fp32":
+        return "no"
+    if precision == "bf16":
+        return "bf16"
+    if precision != "auto":
+        raise ValueError(f"train.precision must be auto, bf16 or fp32, got '{precision}'")
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    return Accelerator(mixed_precision=resolve_precision(cfg.precision))
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (paper: betas 0.9/0.95, eps 1e-5, wd 0.1); no decay on biases and norms, as HF Trainer does."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kwargs = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    if cfg.optimizer == "paged_adamw_8bit":
+        if torch.cuda.is_available():
+            try:
+                import bitsandbytes as bnb
+
+                return bnb.optim.PagedAdamW8bit(groups, **kwargs)
+            except ImportError:
+                log.warning("bitsandbytes is not installed: using torch AdamW instead of paged 8-bit AdamW")
+        else:
+            log.info("no CUDA: using torch AdamW instead of paged 8-bit AdamW")
+    elif cfg.optimizer != "adamw":
+        raise ValueError(f"train.optimizer must be adamw or paged_adamw_8bit, got '{cfg.optimizer}'")
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def peak_memory_bytes() -> int:
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+@dataclass
+class LoopState:
+    """Where training stands; passed to callbacks after every optimizer update."""
+
+    step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    updates_per_epoch: int = 1
+    tokens_seen: int = 0
+    loss: float = float("nan")
+    seconds: float = 0.0
+
+    @property
+    def epoch_fraction(self) -> float:
+        return self.step / self.updates_per_epoch
+
+
+class TrainLoop:
+    """Optimizer updates over seeded epochs of index batches; ``make_batch(indices) -> dict of tensors``."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: TrainConfig,
+        *,
+        n_examples: int,
+        make_batch: Callable[[list[int]], dict],
+        seed: int,
+        lengths: Sequence[int] | None = None,
+        accelerator: Accelerator | None = None,
+        desc: str = "train",
+        drop_last: bool = False,
+        progress: bool = True,
+    ):
+        if n_examples < 1:
+            raise ValueError("no training examples")
+        self.cfg, self.seed, self.n, self.make_batch = cfg, seed, n_examples, make_batch
+        self.lengths = lengths if cfg.length_bucketing else None
+        self.drop_last, self.desc, self.progress = drop_last, desc, progress
+        self.acc = accelerator or make_accelerator(cfg)
+        n_batches = len(epoch_order(n_examples, cfg.batch_size, seed, 0, None, drop_last))
+        self.micro_per_epoch = max(1, n_batches // self.acc.num_processes)
+        self.updates_per_epoch = math.ceil(self.micro_per_epoch / cfg.grad_accum)
+        if cfg.max_steps is not None:
+            self.total_steps = int(cfg.max_steps)
+        else:
+            self.total_steps = max(1, round(cfg.epochs * self.updates_per_epoch))
+        self.model = model
+        self.optimizer = build_optimizer(model, cfg)
+        warmup = int(cfg.warmup_ratio * self.total_steps)
+        self.scheduler = get_scheduler(cfg.scheduler, self.optimizer, num_warmup_steps=warmup,
+                                       num_training_steps=self.total_steps)
+        self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
+        self.state = LoopState(total_steps=self.total_steps, updates_per_epoch=self.updates_per_epoch)
+
+    # --- resumable state -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "step": self.state.step,
+            "tokens_seen": self.state.tokens_seen,
+            "loss": self.state.loss,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "python_rng": random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state.step = int(state["step"])
+        self.state.tokens_seen = int(state.get("tokens_seen", 0))
+        self.state.loss = float(state.get("loss", float("nan")))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        random.setstate(state["python_rng"])
+
+    # --- the loop --------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
+        rank, world = self.acc.process_index, self.acc.num_processes
+        return batches[rank::world][: self.micro_per_epoch]
+
+    def run(self, callback: Callable[[LoopState], None] | None = None,
+            stop_at: int | None = None) -> LoopState:
+        """Train until ``total_steps`` (or ``stop_at``) updates; ``callback(state)`` after each update."""
+        cfg, acc, st = self.cfg, self.acc, self.state
+        self.model.train()
+        end = min(self.total_steps, stop_at) if stop_at is not None else self.total_steps
+        bar = tqdm(total=end, initial=st.step, desc=self.desc, disable=not (self.progress and acc.is_main_process),
+                   dynamic_ncols=True)
+        started, tokens_at_start = time.perf_counter(), st.tokens_seen
+        while st.step < end:
+            epoch, k = divmod(st.step, self.updates_per_epoch)
+            st.epoch = epoch
+            micro = self._epoch_batches(epoch)[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
+            total_loss, n_tok = 0.0, 0
+            for j, indices in enumerate(micro):
+                batch = {key: v.to(acc.device) for key, v in self.make_batch(indices).items()}
+                last = j == len(micro) - 1
+                ctx = acc.no_sync(self.model) if (not last and acc.num_processes > 1) else _null()
+                with ctx, acc.autocast():
+                    loss = self.model(**batch).loss
+                    acc.backward(loss / len(micro))
+                total_loss += float(loss.detach()) / len(micro)
+                n_tok += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+            if cfg.max_grad_norm:
+                acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            st.step += 1
+            st.tokens_seen += n_tok * acc.num_processes
+            st.loss = total_loss
+            st.seconds = time.perf_counter() - started
+            bar.update(1)
+            if st.step % max(1, cfg.log_every) == 0 or st.step == end:
+                tps = (st.tokens_seen - tokens_at_start) / max(st.seconds, 1e-9)
+                bar.set_postfix(loss=f"{st.loss:.4f}", tok_s=f"{tps:,.0f}", epoch=f"{st.epoch_fraction:.2f}")
+                log.info("step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
+            if callback is not None:
+                callback(st)
+        bar.close()
+        self.model.eval()
+        return st
+
+    def tokens_per_second(self) -> float:
+        return self.state.tokens_seen / max(self.state.seconds, 1e-9)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
