@@ -49,12 +49,26 @@ def friendly_errors(fn):
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("llm_unmask").setLevel(logging.INFO)
-    logging.getLogger("scaling").setLevel(logging.INFO)
-    for noisy in ("transformers", "datasets", "accelerate", "peft", "httpx", "urllib3"):
+    """Console: INFO (or WARNING with --quiet). Run logs (train.log) get DEBUG, incl. per-step loss lines."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    if not any(getattr(h, "_looking_right", False) for h in root.handlers):
+        console = logging.StreamHandler()
+        console._looking_right = True
+        console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(console)
+    for h in root.handlers:
+        if getattr(h, "_looking_right", False):
+            h.setLevel(logging.INFO if verbose else logging.WARNING)
+    for noisy in ("transformers", "datasets", "accelerate", "peft", "httpx", "urllib3", "filelock", "fsspec",
+                  "matplotlib", "PIL", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
 def model_options(fn):

@@ -157,6 +157,9 @@ def _check_types(obj, prefix: str = "") -> None:
             _check_types(value, f"{prefix}{f.name}.")
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if "str" in str(f.type) and "list" not in str(f.type) and "dict" not in str(f.type) \
+                and isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}{f.name} must be a string; quote it in YAML (e.g. '0110'), got {value!r}")
         if value is None or default is None:
             continue
         if isinstance(default, bool) and not isinstance(value, bool):
@@ -166,6 +169,7 @@ def _check_types(obj, prefix: str = "") -> None:
                 raise ConfigError(f"{prefix}{f.name} must be a number, got {value!r}")
         if isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{prefix}{f.name} must be a string, got {value!r}")
+
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -180,21 +184,43 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p}: not valid YAML: {exc}".replace("\n", " ")) from exc
     for item in overrides:
-        set_dotted(data, item)
+        set_dotted(data, item, raw_string=_is_string_field(RunConfig, item.split("=", 1)[0].strip()))
     cfg = _from_dict(RunConfig, data)
     _check_types(cfg)
     return cfg
 
 
-def set_dotted(data: dict, item: str) -> None:
-    """Apply one ``--set a.b=value`` to a nested dict."""
+def _is_string_field(cls, dotted: str) -> bool:
+    """True when ``dotted`` names a str-typed field: its --set value is kept verbatim ('0110' stays '0110')."""
+    node = cls
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        match = [f for f in fields(node) if f.name == part]
+        if not match:
+            return False
+        f = match[0]
+        if i == len(parts) - 1:
+            ann = str(f.type)
+            return ann.startswith("str") and "list" not in ann and "dict" not in ann
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if not dataclasses.is_dataclass(default):
+            return False
+        node = type(default)
+    return False
+
+
+def set_dotted(data: dict, item: str, raw_string: bool = False) -> None:
+    """Apply one ``--set a.b=value`` to a nested dict (value parsed as YAML unless ``raw_string``)."""
     if "=" not in item:
         raise ConfigError(f"--set expects key=value, got '{item}'")
     key, raw = item.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw != "" else None
-    except yaml.YAMLError:
-        value = raw
+    if raw_string:
+        value = raw if raw not in ("", "null", "None") else None
+    else:
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:

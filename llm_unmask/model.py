@@ -132,10 +132,11 @@ def build_model(
     else:
         if cfg.name is None:
             raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
-        kwargs = dict(num_labels=len(labels), id2label=id2label, label2id=label2id,
-                      attn_implementation=cfg.attn_implementation, classifier_dropout=cfg.head_dropout)
-        if cfg.gguf_file:
-            kwargs["gguf_file"] = cfg.gguf_file
+        gguf = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
+        config = AutoConfig.from_pretrained(str(cfg.name), num_labels=len(labels), id2label=id2label,
+                                            label2id=label2id, **gguf)
+        config.classifier_dropout = cfg.head_dropout
+        kwargs = dict(config=config, attn_implementation=cfg.attn_implementation, **gguf)
         if quantized:
             from transformers import BitsAndBytesConfig
 

@@ -67,10 +67,16 @@ def train_texts(task: TaskData, limit: int | None = None) -> list[str]:
 
 def _setup_file_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
+    handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
-        logging.getLogger().setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.DEBUG or root.level == logging.NOTSET:
+        # library use without the CLI: let run logs through without touching other handlers' levels
+        for h in root.handlers:
+            if h is not handler and h.level == logging.NOTSET:
+                h.setLevel(root.level or logging.WARNING)
+        root.setLevel(logging.DEBUG)
     return handler
 
 
@@ -121,7 +127,8 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra) -> None:
     prep = prepared or prepare(cfg, task, built.tokenizer)
     tok, model = built.tokenizer, built.model
     if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainable, total = count_parameters(model)
     log.info("model %s: %d trainable of %d parameters", model_label(cfg.model), trainable, total)
     train = prep.encoded["train"]
@@ -239,5 +246,9 @@ class SweepRunner:
         remove_unmask(built.model)
         if hasattr(built.model, "unload"):
             self._base[1].model = built.model.unload()
-        if hasattr(self._base[1].model, "gradient_checkpointing_disable"):
-            self._base[1].model.gradient_checkpointing_disable()
+        base = self._base[1].model
+        disable = getattr(base, "activation_checkpointing_disable", None) or getattr(
+            base, "gradient_checkpointing_disable", None)
+        if disable is not None and getattr(base, "is_activation_checkpointing",
+                                           getattr(base, "is_gradient_checkpointing", False)):
+            disable()

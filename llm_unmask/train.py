@@ -163,6 +163,7 @@ class TrainLoop:
         bar = tqdm(total=end, initial=st.step, desc=self.desc, disable=not (self.progress and acc.is_main_process),
                    dynamic_ncols=True)
         started, tokens_at_start = time.perf_counter(), st.tokens_seen
+        self._tokens_at_start = tokens_at_start
         while st.step < end:
             epoch, k = divmod(st.step, self.updates_per_epoch)
             st.epoch = epoch
@@ -190,7 +191,9 @@ class TrainLoop:
             if st.step % max(1, cfg.log_every) == 0 or st.step == end:
                 tps = (st.tokens_seen - tokens_at_start) / max(st.seconds, 1e-9)
                 bar.set_postfix(loss=f"{st.loss:.4f}", tok_s=f"{tps:,.0f}", epoch=f"{st.epoch_fraction:.2f}")
-                log.info("step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
+                # the bar shows it on the console; train.log gets every line
+                log.log(logging.DEBUG if bar.disable is False else logging.INFO,
+                        "step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
             if callback is not None:
                 callback(st)
         bar.close()
@@ -198,7 +201,9 @@ class TrainLoop:
         return st
 
     def tokens_per_second(self) -> float:
-        return self.state.tokens_seen / max(self.state.seconds, 1e-9)
+        """Tokens (non-padding) per second of the last ``run`` call."""
+        done = self.state.tokens_seen - getattr(self, "_tokens_at_start", 0)
+        return done / max(self.state.seconds, 1e-9)
 
 
 class _null:

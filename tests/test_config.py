@@ -43,3 +43,11 @@ def test_unknown_key_names_the_key():
         load_config(None, ["train.lr=fast"])
     with pytest.raises(ConfigError, match="key=value"):
         load_config(None, ["train.lr"])
+
+
+def test_unmask_codes_keep_leading_zeros(tmp_path):
+    assert load_config(None, ["model.unmask=0110"]).model.unmask == "0110"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  unmask: 0110\n")
+    with pytest.raises(ConfigError, match="quote it"):
+        load_config(bad)
