@@ -50,7 +50,8 @@ def tiny_config(
 
     Sliding windows keep their (large) library defaults unless overridden, so by default no window ever
     bites on test-length sequences. Gemma2's attention-logit softcapping is turned off because the SDPA
-    kernel cannot softcap (transformers refuses it); Gemma3 has none by default.
+    kernel cannot softcap; Gemma3 has none by default. Gemma2 classes still refuse ``"sdpa"`` at
+    construction, so build Gemma2 through :func:`tiny_model`, which switches to SDPA afterwards.
     """
     _check_arch(arch)
     from transformers import (
@@ -66,14 +67,14 @@ def tiny_config(
     )
 
     head_dim = hidden // heads
-    common = dict(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=num_layers,
-        num_attention_heads=heads,
-        max_position_embeddings=512,
-    )
+    common = {
+        "vocab_size": vocab_size,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 2,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": heads,
+        "max_position_embeddings": 512,
+    }
     if arch in ("roberta-decoder", "roberta-encoder", "bert"):
         cls = BertConfig if arch == "bert" else RobertaConfig
         kw = dict(common, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

@@ -107,7 +107,7 @@ def parse_layer_list(text: str) -> tuple[int, ...]:
         raise UnmaskError(f"layer list must be text like '0,3,5-7', got {text!r}")
     body = text.strip()
     if body.lower().startswith("layers:"):
-        body = body[len("layers:"):]
+        body = body[len("layers:") :]
     out: set[int] = set()
     for part in body.split(","):
         part = part.strip()
@@ -125,7 +125,9 @@ def parse_layer_list(text: str) -> tuple[int, ...]:
         if a < 0 or b < 0:
             raise UnmaskError(f"malformed layer list {text!r}: layer indices must be non-negative")
         if b < a:
-            raise UnmaskError(f"malformed layer list {text!r}: range {part!r} runs backwards; write '{b}-{a}'")
+            raise UnmaskError(
+                f"malformed layer list {text!r}: range {part!r} runs backwards; write '{b}-{a}'"
+            )
         out.update(range(a, b + 1))
     return tuple(sorted(out))
 
@@ -243,7 +245,9 @@ def find_decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
     (``LlamaModel``; ``RobertaModel`` for RoBERTa, whose list sits in ``RobertaModel.encoder``).
     """
     if not isinstance(model, nn.Module):
-        raise UnmaskError(f"cannot unmask a {type(model).__name__}: expected a torch.nn.Module holding a decoder")
+        raise UnmaskError(
+            f"cannot unmask a {type(model).__name__}: expected a torch.nn.Module holding a decoder"
+        )
     named = dict(model.named_modules())
     found: list[tuple[str, nn.Module, nn.ModuleList]] = []
     non_causal: list[str] = []
@@ -255,7 +259,9 @@ def find_decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
         ancestors = [a for a in ancestors if a is not None and _num_layers_of(a) is not None]
         # Prefer a PreTrainedModel: helpers such as RobertaEncoder carry a config too but only ever see the
         # already-built 4D mask, never the 2D padding mask.
-        owner = next((a for a in ancestors if isinstance(a, PreTrainedModel)), ancestors[0] if ancestors else None)
+        owner = next(
+            (a for a in ancestors if isinstance(a, PreTrainedModel)), ancestors[0] if ancestors else None
+        )
         if owner is None or len(mod) != _num_layers_of(owner):
             continue
         if all(_causal_attentions(block) for block in mod):
@@ -388,11 +394,15 @@ def _bidirectional_mask(config: Any, hidden: torch.Tensor, mask2d: Any, position
     )
 
     extra = {}
-    if mask2d is None and isinstance(position_ids, torch.Tensor) and position_ids.dim() == 2:
-        if position_ids.shape[-1] == hidden.shape[1]:
-            packed = find_packed_sequence_indices(position_ids.expand(hidden.shape[0], -1))
-            if packed is not None:
-                extra["and_mask_function"] = packed_sequence_mask_function(packed)
+    if (
+        mask2d is None
+        and isinstance(position_ids, torch.Tensor)
+        and position_ids.dim() == 2
+        and position_ids.shape[-1] == hidden.shape[1]
+    ):
+        packed = find_packed_sequence_indices(position_ids.expand(hidden.shape[0], -1))
+        if packed is not None:
+            extra["and_mask_function"] = packed_sequence_mask_function(packed)
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=mask2d, **extra)
 
 
@@ -437,22 +447,23 @@ def _layer_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple
             f"{state.model_cls} cannot be unmasked: it calls {info.layer_cls} without an attention_mask argument, "
             f"so the layer's mask cannot be replaced"
         )
+    _, hidden = _get_arg("hidden_states", info.hs_idx, args, kwargs)
+    if not isinstance(hidden, torch.Tensor):
+        raise UnmaskError(f"{state.model_cls}: could not find the hidden states passed to {info.layer_cls}")
+    config = state.config
+    window = getattr(config, "sliding_window", None)
+    impl = str(getattr(config, "_attn_implementation", ""))
+    if info.config_window and window and "flash" in impl and hidden.shape[1] > window:
+        raise UnmaskError(
+            f"{state.model_cls} under {impl} passes config.sliding_window={window} straight to the kernel, so "
+            f"unmasked layers would still be windowed for sequences longer than {window}; use sdpa or eager"
+        )
     if state.bidir is _UNSET:
-        _, hidden = _get_arg("hidden_states", info.hs_idx, args, kwargs)
-        if not isinstance(hidden, torch.Tensor):
-            raise UnmaskError(f"{state.model_cls}: could not find the hidden states passed to {info.layer_cls}")
-        m2, config = state.mask2d, state.config
+        m2 = state.mask2d
         if m2 is not None and m2.shape[-1] != hidden.shape[1]:
             raise UnmaskError(
                 f"{state.model_cls}: attention_mask covers {m2.shape[-1]} positions but the sequence has "
                 f"{hidden.shape[1]}; unmasked layers need a mask exactly as long as the input"
-            )
-        window = getattr(config, "sliding_window", None)
-        impl = str(getattr(config, "_attn_implementation", ""))
-        if info.config_window and window and "flash" in impl and hidden.shape[1] > window:
-            raise UnmaskError(
-                f"{state.model_cls} under {impl} passes config.sliding_window={window} straight to the kernel, so "
-                f"unmasked layers would still be windowed for sequences longer than {window}; use sdpa or eager"
             )
         # One mask per forward, shared by all unmasked layers. None when nothing is padded (fused kernels).
         state.bidir = _bidirectional_mask(config, hidden, m2, state.position_ids)
@@ -499,9 +510,9 @@ def apply_unmask(model: nn.Module, spec: Any) -> UnmaskPlan:
     unmasked layer real tokens attend every real token; padding is never attended; sliding windows are
     not applied. Models must be called with a 2D padding mask (or none) and without a filled KV cache.
     """
-    remove_unmask(model)
     backbone, layers = find_decoder_layers(model)
-    plan = parse_unmask(spec, len(layers))
+    plan = parse_unmask(spec, len(layers))  # a bad spec leaves the current plan in place
+    remove_unmask(model)
     state = _State(plan, backbone)
     try:
         if any(plan.unmasked):

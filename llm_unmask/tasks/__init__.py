@@ -30,8 +30,8 @@ _REGISTRY: dict[str, tuple[str, Callable[[str, Path | None, dict], TaskData], bo
                     lambda n, r, o: load_conll03(n, "ner", r, o), True),
     "conll03-chunk": ("CoNLL-2003 English chunking (NP, VP, PP, ...); local files or the Hugging Face Hub",
                       lambda n, r, o: load_conll03(n, "chunk", r, o), True),
-    "rest14-atepol": ("SemEval-2014 restaurants: aspect terms tagged with polarity (10% of train carved "
-                      "as validation)", load_rest14, True),
+    "rest14-atepol": ("SemEval-2014 restaurants: aspect terms tagged with polarity (10% of train as validation)",
+                      load_rest14, True),
     "ace05-trigger": ("ACE 2005 event triggers (33 subtypes), JSON of the standard pre-processing tool",
                       load_ace05, True),
     "conll": ("generic column files (options token_col, tag_col, sep, scheme)", load_conll, True),

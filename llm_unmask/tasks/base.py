@@ -97,9 +97,7 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         raise DataError(f"not valid UTF-8 ({err.reason})", path, line) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text
+    return text.removeprefix("\ufeff")
 
 
 def first_existing(folder: Path, *names: str) -> Path | None:

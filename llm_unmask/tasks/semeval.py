@@ -198,8 +198,8 @@ def load_rest14(name: str, root: Path | None, options: dict) -> TaskData:
         splits["validation"] = validation
     splits["test"] = tagged["test"]
     notes = [f"tokenized with the {tokenizer_name} tokenizer",
-             f"validation = {len(validation)} of {len(tagged['train'])} training sentences "
-             f"(fraction {fraction}, seed {seed})"]
+             (f"validation = {len(validation)} of {len(tagged['train'])} training sentences "
+              f"(fraction {fraction}, seed {seed})")]
     if counts["unmatched"]:
         notes.append(f"dropped {counts['unmatched']} unmatched aspect terms (span not on token boundaries)")
     if counts["overlap"]:

@@ -133,9 +133,9 @@ def _capitalize_first(tokens: list[str]) -> None:
 
 
 def generate_sentence(rng: random.Random, direction: str) -> Sentence:
-    """One sentence. Order of random draws is the guarantee: a name's type is drawn only after
-    every token to its left (right variant: and the name itself) is fixed, and nothing before
-    depends on it."""
+    """One sentence. The order of random draws is the guarantee. Right variant: a name's type is
+    drawn after every token up to and including the name is fixed, and no earlier draw depends on
+    it. Left variant: the type is drawn just before the cue that precedes the name."""
     target = rng.choices((1, 2, 3), weights=(0.5, 0.35, 0.15))[0]
     tokens: list[str] = []
     tags: list[str] = []

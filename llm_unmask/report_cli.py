@@ -1,0 +1,119 @@
+"""CLI commands ``llm_unmask report`` and ``llm_unmask rdrr`` (registered by llm_unmask.cli)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+
+@click.command("report")
+@click.option("--results", required=True, type=click.Path(file_okay=False),
+              help="Results folder (run sub-folders with metrics.json; nested sweeps are fine).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder for report.md, table2.{md,csv,tex}, figure1.{png,pdf}, ttest.csv, missing.csv, ...")
+@click.option("--best", type=click.Choice(["paper", "all"]), default="paper", show_default=True,
+              help="'paper': per column the best configuration beating all-unmasked; 'all': every one that beats it.")
+@click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Significance threshold of the one-sided t-tests (the paper's p < .01).")
+@click.option("--seeds", default=None, help="Seeds every configuration should have (e.g. 120-124); "
+                                              "default: every seed seen in the model/task's runs.")
+@click.option("--ttest-configs", default=None,
+              help="Comma list of configurations to t-test (default: every code with an unmasked group and a "
+                   "masked last group).")
+@click.option("--no-figure", is_flag=True, help="Skip Figure 1 (faster; tables only).")
+@click.option("--quiet", is_flag=True, help="Print only the output folder.")
+def report_cmd(results, out, best, alpha, seeds, ttest_configs, no_figure, quiet):
+    """Table 2, Figure 1, significance tests, validation choice and missing runs from a results folder.
+
+    Incomplete run folders (no metrics.json, `<id>.tmp`) are listed and skipped; the rest is rendered.
+    """
+    from .cli import friendly_errors
+
+    friendly_errors(_report)(results, out, best, alpha, seeds, ttest_configs, no_figure, quiet)
+
+
+def _report(results, out, best, alpha, seeds, ttest_configs, no_figure, quiet):
+    from .cli import setup_logging
+    from .errors import ConfigError
+    from .report import write_report
+    from .report.codes import is_code
+    from .sweep import parse_seeds
+
+    setup_logging(False)
+    seed_list = parse_seeds(seeds) if seeds else None
+    configs = None
+    if ttest_configs:
+        configs = [c.strip() for c in ttest_configs.split(",") if c.strip()]
+        bad = [c for c in configs if not is_code(c)]
+        if bad:
+            raise ConfigError(f"--ttest-configs: {', '.join(bad)} is not a 0/1 group code")
+    rr = write_report(results, out, best=best, alpha=alpha, seeds=seed_list, ttest_configs=configs,
+                      figure=not no_figure)
+    if not quiet:
+        for msg in rr.messages:
+            click.echo(f"note: {msg}", err=True)
+        for path in rr.files:
+            click.echo(f"wrote {path}")
+    else:
+        click.echo(str(rr.out))
+
+
+@click.command("rdrr")
+@click.option("--task", required=True, help="Task name (see `llm_unmask tasks`).")
+@click.option("--data-dir", default=None, envvar="LOOKING_RIGHT_DATA", help="Folder with the task's files.")
+@click.option("--spacy-model", default="en_core_web_sm", show_default=True,
+              help="spaCy pipeline with a dependency parser (installed package name or path).")
+@click.option("--split", default="train", show_default=True, help="Split to measure (the paper: train).")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first N sentences.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Task option (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def rdrr_cmd(task, data_dir, spacy_model, split, limit, options, as_json):
+    """Right-side dependency relations ratio of a task's training spans (see docs/reports.md).
+
+    RDRR = right / (left + right), counting dependency arcs that join a labeled span to a token
+    right / left of it, over all spans of the split.
+    """
+    from .cli import friendly_errors
+
+    friendly_errors(_rdrr)(task, data_dir, spacy_model, split, limit, options, as_json)
+
+
+def _rdrr(task, data_dir, spacy_model, split, limit, options, as_json):
+    from .cli import setup_logging
+    from .errors import ConfigError
+    from .report.rdrr import PAPER_RDRR, compute_rdrr, load_parser, parser_description
+    from .tasks import load_task
+
+    setup_logging(False)
+    opts = {}
+    for item in options:
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        opts[key.strip()] = value
+    data = load_task(task, data_dir, **opts)
+    if split not in data.splits:
+        raise ConfigError(f"task {task} has no split {split!r} (splits: {', '.join(data.splits)})")
+    nlp = load_parser(spacy_model)
+    counts = compute_rdrr(data.splits[split], nlp, limit=limit)
+    info = {"task": task, "split": split, "parser": parser_description(nlp), "limit": limit, **counts.as_dict(),
+            "paper_rdrr": PAPER_RDRR.get(task), "data_notes": list(data.notes)}
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    ratio = "n/a" if math.isnan(counts.ratio) else f"{counts.ratio:.3f}"
+    click.echo(f"{task} ({split}, {counts.sentences} sentences, {counts.spans} spans; {info['parser']})")
+    click.echo(f"RDRR {ratio}  = right {counts.right} / (left {counts.left} + right {counts.right})"
+               + (f"   [paper: {PAPER_RDRR[task]:.3f}]" if task in PAPER_RDRR else ""))
+    if counts.spans_without_arcs:
+        click.echo(f"  {counts.spans_without_arcs} span(s) have no arc leaving them (e.g. the whole sentence)")
+    for typ, v in info["by_type"].items():
+        r = "n/a" if v["rdrr"] is None else f"{v['rdrr']:.3f}"
+        click.echo(f"  {typ:10s} {r}  (left {v['left']}, right {v['right']}, {v['spans']} spans)")
+
+
+def register(main) -> None:
+    main.add_command(report_cmd, "report")
+    main.add_command(rdrr_cmd, "rdrr")

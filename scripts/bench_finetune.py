@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Throughput and peak memory of our SL training step vs the plain Hugging Face way, in one run.
+
+Ours: llm_unmask's model builder + TrainLoop (dynamic padding, first-sub-token labels).
+Plain HF: AutoModelForTokenClassification + Trainer + DataCollatorForTokenClassification, same model
+weights, data, batch size and optimizer settings. Prints tokens/s (non-padding tokens), the ratio, and
+peak memory (CUDA: max allocated; CPU: process max RSS, which only grows, so CPU memory is indicative).
+
+  python scripts/bench_finetune.py                      # tiny random Llama on synthetic-right (CPU ok)
+  python scripts/bench_finetune.py --shape 7b --unmask 1111   # 7B-shaped random Llama, QLoRA (CUDA)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tempfile
+import time
+
+import torch
+
+
+def synthetic_data(n: int):
+    from llm_unmask.tasks import load_task
+
+    return load_task("synthetic-right", n_train=n, n_validation=8, n_test=8)
+
+
+def build(args, task, tok_dir):
+    """A 'pretrained' model directory so both paths load identical weights the same way."""
+    from transformers import AutoModelForCausalLM
+
+    from llm_unmask.tiny import tiny_config
+    from llm_unmask.tokenization import train_tokenizer
+
+    tok = train_tokenizer([" ".join(s.tokens) for s in task.splits["train"]], vocab_size=1000)
+    if args.shape == "tiny":
+        config = tiny_config("llama", num_layers=4, hidden=128, vocab_size=len(tok))
+    else:  # Llama-2-7B shape, random weights (no download)
+        from transformers import LlamaConfig
+
+        config = LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                             num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
+    torch.manual_seed(0)
+    with torch.device("cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if args.shape == "7b" else torch.float32)
+    model.save_pretrained(tok_dir)
+    tok.save_pretrained(tok_dir)
+    del model
+    gc.collect()
+
+
+def ours(args, task, model_dir, labels):
+    from llm_unmask.align import encode
+    from llm_unmask.batching import collate
+    from llm_unmask.config import load_config
+    from llm_unmask.model import build_model
+    from llm_unmask.train import TrainLoop
+
+    sets = [f"model.name={model_dir}", f"train.max_steps={args.steps}", f"train.batch_size={args.batch}",
+            "train.log_every=1000", f"train.length_bucketing={str(args.bucketing).lower()}"]
+    if args.shape == "tiny":
+        sets += ["model.lora.enabled=false", "model.quantization=none", "train.precision=fp32"]
+    else:
+        sets += ["train.gradient_checkpointing=true", "train.optimizer=paged_adamw_8bit"]
+    if args.unmask:
+        sets.append(f"model.unmask={args.unmask}")
+    cfg = load_config(None, sets)
+    built = build_model(cfg.model, labels, seed=0)
+    if cfg.train.gradient_checkpointing:
+        built.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enc = encode(built.tokenizer, task.splits["train"], {l: i for i, l in enumerate(labels)}, 128)
+    pad = built.tokenizer.pad_token_id
+    loop = TrainLoop(built.model, cfg.train, n_examples=len(enc), seed=0, progress=False,
+                     lengths=[len(x) for x in enc.input_ids],
+                     make_batch=lambda idx: collate([enc.input_ids[i] for i in idx], [enc.labels[i] for i in idx], pad))
+    marks = {}
+
+    def cb(st):
+        if st.step == args.warmup:
+            marks["t0"], marks["tok0"] = time.perf_counter(), st.tokens_seen
+    _reset_peak()
+    st = loop.run(callback=cb)
+    secs = time.perf_counter() - marks["t0"]
+    return (st.tokens_seen - marks["tok0"]) / secs, _peak()
+
+
+def plain_hf(args, task, model_dir, labels):
+    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
+                              Trainer, TrainerCallback, TrainingArguments)
+
+    tok = AutoTokenizer.from_pretrained(model_dir, add_prefix_space=True)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    l2i = {l: i for i, l in enumerate(labels)}
+    rows = []
+    for s in task.splits["train"]:
+        enc = tok(list(s.tokens), is_split_into_words=True, truncation=True, max_length=128)
+        prev, lab = None, []
+        for w in enc.word_ids():
+            lab.append(-100 if w is None or w == prev else l2i[s.tags[w]])
+            prev = w
+        rows.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab})
+    kw = dict(num_labels=len(labels))
+    if args.shape == "7b":
+        from transformers import BitsAndBytesConfig
+
+        kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                       bnb_4bit_use_double_quant=True,
+                                                       bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForTokenClassification.from_pretrained(model_dir, **kw)
+    model.config.pad_token_id = tok.pad_token_id
+    if args.shape == "7b":
+        from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, r=64, lora_alpha=16,
+                                                 lora_dropout=0.1, target_modules=["q_proj", "v_proj"]))
+    marks = {"tokens": 0}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, a, state, control, **k):
+            if state.global_step == args.warmup:
+                marks["t0"] = time.perf_counter()
+
+    class CountingCollator(DataCollatorForTokenClassification):
+        def __call__(self, features):
+            batch = super().__call__(features)
+            if "t0" in marks:
+                marks["tokens"] += int(batch["attention_mask"].sum())
+            return batch
+
+    targs = TrainingArguments(
+        output_dir=tempfile.mkdtemp(), max_steps=args.steps, per_device_train_batch_size=args.batch,
+        learning_rate=2e-4, adam_beta1=0.9, adam_beta2=0.95, adam_epsilon=1e-5, weight_decay=0.1,
+        lr_scheduler_type="cosine", max_grad_norm=1.0, report_to=[], save_strategy="no", logging_steps=1000,
+        disable_tqdm=True, bf16=args.shape == "7b", gradient_checkpointing=args.shape == "7b",
+        optim="paged_adamw_8bit" if args.shape == "7b" else "adamw_torch", dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), seed=0,
+    )
+    trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=CountingCollator(tok),
+                      callbacks=[Clock()])
+    _reset_peak()
+    trainer.train()
+    secs = time.perf_counter() - marks["t0"]
+    # the collator also ran for the batch of step `warmup` before t0 was set: count matches steps warmup+1..N
+    return marks["tokens"] / secs, _peak()
+
+
+def _reset_peak():
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak():
+    from llm_unmask.train import peak_memory_bytes
+
+    return peak_memory_bytes()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", choices=["tiny", "7b"], default="tiny")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--sentences", type=int, default=2000)
+    ap.add_argument("--unmask", default="1111")
+    ap.add_argument("--bucketing", action="store_true", help="also length-bucket our batches")
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    task = synthetic_data(args.sentences)
+    labels = list(task.labels)
+    with tempfile.TemporaryDirectory() as d:
+        build(args, task, d)
+        hf_tps, hf_mem = plain_hf(args, task, d, labels)
+        gc.collect()
+        our_tps, our_mem = ours(args, task, d, labels)
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    print(f"device: {dev}  shape: {args.shape}  batch: {args.batch}  steps: {args.steps} (first {args.warmup} untimed)")
+    print(f"plain HF Trainer : {hf_tps:10.0f} tokens/s   peak memory {hf_mem / 2**20:8.0f} MiB")
+    print(f"llm_unmask       : {our_tps:10.0f} tokens/s   peak memory {our_mem / 2**20:8.0f} MiB"
+          f"   (unmask {args.unmask}{', length bucketing' if args.bucketing else ''})")
+    print(f"ratio ours / HF  : {our_tps / hf_tps:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
