@@ -53,9 +53,11 @@ def register(main: click.Group) -> None:
     @click.option("--shard", default=None, help="K/N: run only every N-th run starting at K (0-based).")
     @click.option("--eval/--no-eval", "do_eval", default=True, show_default=True,
                   help="Evaluate after training (it-eval does it later otherwise).")
+    @click.option("--max-generation-length", default=1024, show_default=True, type=click.IntRange(16),
+                  help="Prompt + generated tokens per sentence (paper: 1024); lower only for smoke runs.")
     @friendly_errors
     def it_train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, seeds,
-                     shard, do_eval):
+                     shard, do_eval, max_generation_length):
         """Instruction-tune a causal LM on the paper's prompts (App. A.3) and evaluate it on IOB2 tags.
 
         \b
@@ -81,11 +83,12 @@ def register(main: click.Group) -> None:
                 c = resolve_it_config(c)
                 jobs.append(Job(run_id(c), c))
         if len(jobs) == 1 and shard is None:
-            _echo_run(it_run(jobs[0].cfg, output, evaluate=do_eval, progress=not quiet))
+            _echo_run(it_run(jobs[0].cfg, output, evaluate=do_eval, progress=not quiet,
+                             max_generation_length=max_generation_length))
             return
         result = run_jobs(jobs, Path(output),
                           lambda job: it_run(job.cfg, output, evaluate=do_eval, progress=not quiet,
-                                             run_name=job.name),
+                                             run_name=job.name, max_generation_length=max_generation_length),
                           parse_shard(shard))
         for name in result.done:
             _echo_run(Path(output) / name)
@@ -101,9 +104,11 @@ def register(main: click.Group) -> None:
                   help="A trained IT run directory (repeatable).")
     @click.option("--split", "splits", multiple=True, help="Split(s) to evaluate (default: the config's).")
     @click.option("--force", is_flag=True, help="Re-evaluate a run that already has metrics.json.")
+    @click.option("--max-generation-length", default=1024, show_default=True, type=click.IntRange(16),
+                  help="Prompt + generated tokens per sentence (paper: 1024); lower only for smoke runs.")
     @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
     @friendly_errors
-    def it_eval_cmd(run_dirs, splits, force, quiet):
+    def it_eval_cmd(run_dirs, splits, force, max_generation_length, quiet):
         """Greedy-decode the prompts of a trained IT run, map responses to IOB2 tags and score them.
 
         Writes predictions/<split>.conll, <split>.responses.jsonl and metrics.json into the run
@@ -114,4 +119,5 @@ def register(main: click.Group) -> None:
 
         setup_logging(not quiet)
         for run_dir in run_dirs:
-            _echo_run(evaluate_run(run_dir, force=force, progress=not quiet, splits=list(splits) or None))
+            _echo_run(evaluate_run(run_dir, force=force, progress=not quiet, splits=list(splits) or None,
+                                   max_generation_length=max_generation_length))

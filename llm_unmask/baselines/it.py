@@ -94,10 +94,11 @@ def _bnb_kwargs() -> dict:
         bnb_4bit_compute_dtype=torch.bfloat16), "dtype": torch.bfloat16}
 
 
-def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = None):
+def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = None, max_positions: int = 0):
     """The base causal LM (Hub, local, GGUF or tiny random), 4-bit on CUDA; LoRA on top when enabled.
 
     ``adapter_dir``: a trained run's ``model/`` folder; its adapter (LoRA) or full weights are loaded.
+    ``max_positions``: the longest sequence a tiny random model must take (packs, generation).
     Returns (model, quantized).
     """
     from transformers import AutoModelForCausalLM
@@ -117,7 +118,8 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
             raise ConfigError(f"--tiny-random {mcfg.tiny_random}: the IT baseline needs a decoder with a "
                               "causal-LM head")
         config = tiny_config(mcfg.tiny_random, num_layers=mcfg.tiny_layers, hidden=mcfg.tiny_hidden,
-                             vocab_size=len(tokenizer), attn_implementation=mcfg.attn_implementation)
+                             vocab_size=len(tokenizer), attn_implementation=mcfg.attn_implementation,
+                             max_position_embeddings=max(512, max_positions))
         config.pad_token_id = tokenizer.pad_token_id
         config.eos_token_id = tokenizer.eos_token_id
         config.bos_token_id = tokenizer.bos_token_id
@@ -316,8 +318,11 @@ def _drop_log(handler: logging.Handler) -> None:
 
 
 def it_run(cfg: RunConfig, output: str | Path, *, evaluate: bool = True, progress: bool = True,
-           run_name: str | None = None) -> Path:
-    """Train (unless ``train.json`` exists) and evaluate (unless ``metrics.json`` exists) one IT run."""
+           run_name: str | None = None, max_generation_length: int = GENERATION_MAX_LENGTH) -> Path:
+    """Train (unless ``train.json`` exists) and evaluate (unless ``metrics.json`` exists) one IT run.
+
+    ``max_generation_length`` (prompt + new tokens; paper 1024) is an evaluation setting, recorded in
+    metrics.json; lower it only for smoke runs."""
     cfg = resolve_it_config(cfg)
     rid = run_name or run_id(cfg)
     final = Path(output) / rid
@@ -349,7 +354,8 @@ def it_run(cfg: RunConfig, output: str | Path, *, evaluate: bool = True, progres
             atomic_replace_dir(tmp, final)
         if evaluate:
             model, tok, quantized = trained if trained is not None else load_trained(final, cfg)
-            _evaluate_into(final, cfg, task, model, tok, quantized, progress=progress)
+            _evaluate_into(final, cfg, task, model, tok, quantized, progress=progress,
+                           max_generation_length=max_generation_length)
     finally:
         lock.release()
     return final
@@ -369,6 +375,21 @@ def load_trained(run_dir: Path, cfg: RunConfig):
     return model, tok, quantized
 
 
+def _checkpointing(model, on: bool) -> None:
+    """Activation checkpointing on/off (transformers >= 5.2 renamed gradient_ -> activation_checkpointing)."""
+    if on:
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return
+    disable = getattr(model, "activation_checkpointing_disable", None) or getattr(
+        model, "gradient_checkpointing_disable", None)
+    if disable is not None:
+        disable()
+
+
 def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     from ..batching import collate
     from ..model import count_parameters, load_base_tokenizer, model_label
@@ -382,9 +403,10 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     sents = task.splits["train"][: cfg.data.limit_train] if cfg.data.limit_train else task.splits["train"]
     pairs = training_examples(spec, sents)
     tok = load_base_tokenizer(cfg.model, [f"{p} {r}" for p, r in pairs])
-    model, quantized = load_causal_lm(cfg.model, tok, seed=cfg.seed)
+    model, quantized = load_causal_lm(cfg.model, tok, seed=cfg.seed,
+                                      max_positions=max(cfg.data.max_length, GENERATION_MAX_LENGTH))
     if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _checkpointing(model, True)
     enc = PromptEncoder(tok)
     packed = pack_examples([enc.example(p, r) for p, r in pairs], cfg.data.max_length, cfg.seed)
     if packed.n_truncated:
@@ -407,8 +429,8 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     state = loop.run()
     seconds = time.perf_counter() - started
     model = acc.unwrap_model(loop.model)
-    if cfg.train.gradient_checkpointing and hasattr(model, "gradient_checkpointing_disable"):
-        model.gradient_checkpointing_disable()
+    if cfg.train.gradient_checkpointing:
+        _checkpointing(model, False)
     save_model(model, tok, out / "model")
     info = {
         "run_id": rid, "train_seconds": seconds, "tokens_per_second": loop.tokens_per_second(),
@@ -422,11 +444,11 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
 
 
 def evaluate_split(model, tok, spec: PromptSpec, sentences, *, batch_size: int, device=None,
-                   progress: bool = False) -> tuple[list[list[str]], list[dict], dict]:
+                   progress: bool = False, max_length: int = GENERATION_MAX_LENGTH) -> tuple[list[list[str]], list[dict], dict]:
     """Generate, decode and count one split: (predicted tags, per-sentence records, counts)."""
     prompts = [render_prompt(spec, s.tokens) for s in sentences]
     responses, too_long = generate_responses(model, tok, prompts, batch_size=batch_size, device=device,
-                                              progress=progress)
+                                              progress=progress, max_length=max_length)
     types_by_name = spec.types_by_name
     preds, records = [], []
     status = Counter()
@@ -449,7 +471,7 @@ def evaluate_split(model, tok, spec: PromptSpec, sentences, *, batch_size: int, 
 
 
 def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: bool, *, progress: bool,
-                   splits: list[str] | None = None) -> dict:
+                   splits: list[str] | None = None, max_generation_length: int = GENERATION_MAX_LENGTH) -> dict:
     from ..evaluate import score, write_predictions
     from ..model import model_label
     from ..train import peak_memory_bytes
@@ -469,7 +491,8 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
             sents = task.splits[split]
             sents = list(sents[: cfg.data.limit_eval] if cfg.data.limit_eval else sents)
             pred, records, counts = evaluate_split(model, tok, spec, sents, batch_size=cfg.train.eval_batch_size,
-                                                   device=device, progress=progress)
+                                                   device=device, progress=progress,
+                                                   max_length=max_generation_length)
             res = score([s.tags for s in sents], pred)
             res.update(counts)
             results[split] = res
@@ -485,7 +508,7 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
             "unmask": None, "unmask_layers": None, "seed": cfg.seed, "splits": results,
             "config_hash": config_hash(cfg), **{k: v for k, v in info.items() if k != "run_id"},
             "eval_seconds": time.perf_counter() - started, "peak_memory_bytes_eval": peak_memory_bytes(),
-            "generation": {"decoding": "greedy", "max_length": GENERATION_MAX_LENGTH, "stop": "eos or newline"},
+            "generation": {"decoding": "greedy", "max_length": max_generation_length, "stop": "eos or newline"},
             "prompt_options": [n for _, n in spec.options], "instruction": spec.instruction,
             "versions": library_versions(), "git_commit": git_commit(),
             "data_notes": list(task.notes), "labels": list(task.labels),
@@ -499,7 +522,7 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
 
 
 def evaluate_run(run_dir: str | Path, *, force: bool = False, progress: bool = True,
-                 splits: list[str] | None = None) -> Path:
+                 splits: list[str] | None = None, max_generation_length: int = GENERATION_MAX_LENGTH) -> Path:
     """``it-eval``: evaluate a trained IT run directory in place (skipped when complete unless ``force``)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -522,7 +545,8 @@ def evaluate_run(run_dir: str | Path, *, force: bool = False, progress: bool = T
         if force:
             (run_dir / METRICS).unlink(missing_ok=True)
         model, tok, quantized = load_trained(run_dir, cfg)
-        _evaluate_into(run_dir, cfg, task, model, tok, quantized, progress=progress, splits=splits)
+        _evaluate_into(run_dir, cfg, task, model, tok, quantized, progress=progress, splits=splits,
+                       max_generation_length=max_generation_length)
     finally:
         lock.release()
     return run_dir

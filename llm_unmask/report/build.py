@@ -73,7 +73,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path, *, best: str = "p
         rr.files.append(path)
 
     def write_csv(name: str, frame) -> None:
-        write(name, frame.to_csv(index=False, float_format="%.6g"))
+        write(name, frame.to_csv(index=False))
 
     stats = config_stats(res)
     t2 = build_table2(res, best=best, stats=stats)
@@ -102,8 +102,9 @@ def write_report(results_dir: str | Path, out_dir: str | Path, *, best: str = "p
         msgs.append("no group-code (0/1 unmask) runs: Figure 1, rho, the t-tests and the validation choice are skipped")
 
     if not missing.empty:
-        msgs.append(f"{len(missing)} expected (configuration, seed, split) result(s) are missing; "
-                    f"see {out / 'missing.csv'}")
+        whole = int((missing["split"] == "all").sum())
+        msgs.append(f"missing: {whole} expected run(s) and {len(missing) - whole} split result(s) of finished runs "
+                    f"(listed under 'Missing runs' in report.md and in {out / 'missing.csv'})")
     write("report.md", _report_md(res, t2_md, best, tt, alpha, choice, scaling, missing, msgs,
                                   has_figure=figure and not stats.empty))
     rr.files.insert(0, rr.files.pop())  # report.md first
@@ -127,14 +128,15 @@ def _report_md(res: Results, t2_md, best, tt, alpha, choice, scaling, missing, m
     parts.append("## Configuration chosen on validation\n")
     parts.append("The configuration with the best validation mean, its test mean, and its rank among all "
                  "configurations on test (1 = best on test).\n\n")
-    parts.append(frame_markdown(choice, digits=3))
+    parts.append(frame_markdown(choice, digits=3) if not choice.empty else
+                 "_Needs validation and test results for the same configurations._\n")
     parts.append(f"## Significance: does unmasking a group closer to the output help? (one-sided, p < {alpha:g})\n")
     parts.append("For each configuration c with an unmasked group and a masked last group: Student's two-sample "
                  "t-test (pooled variance, `scipy.stats.ttest_ind(..., alternative='greater')`) of the F1 of all "
                  "seeds of the configurations that keep c and additionally unmask at least one group to the right "
                  "of c's last unmasked group (column *vs.*), against the F1 of c's seeds. H1: the former mean is "
                  "larger.")
-    if (tt["in_paper"] == False).any() and (tt["config"].str.len() == 4).any():  # noqa: E712
+    if (~tt["in_paper"].astype(bool)).any() and (tt["config"].str.len() == 4).any():
         parts.append(" ¹ not among the paper's six (0100, 0110, 1000, 1010, 1100, 1110).")
     parts.append("\n\n" + ttest_markdown(tt, alpha))
     parts.append("## Missing runs\n")

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 BASELINE_VARIANTS = ("encoder", "it")
 SPLIT_ORDER = ("validation", "test")
+# Column order of the paper's Table 2 / Figure 1; other tasks follow in the order they are found.
+TASK_ORDER = ("conll03-ner", "rest14-atepol", "ace05-trigger", "conll03-chunk")
 MISSING_COLUMNS = ["kind", "model", "task", "variant", "config", "checkpoint", "seed", "split", "reason"]
 
 
@@ -46,11 +48,12 @@ class Results:
 
     @property
     def models(self) -> list[str]:
-        return _ordered(self.rows["model"])
+        return sorted(set(self.rows["model"]))
 
     @property
     def tasks(self) -> list[str]:
-        return _ordered(self.rows["task"])
+        found = _ordered(self.rows["task"])
+        return [t for t in TASK_ORDER if t in found] + [t for t in found if t not in TASK_ORDER]
 
     @property
     def splits(self) -> list[str]:

@@ -8,6 +8,7 @@ expected is drawn with a hollow marker; one with no runs leaves a gap in the lin
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 from .codes import gray_order
@@ -60,6 +61,10 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
                 part_pts = [(x, m) for x, m, s in zip(xs, mean, short) if s and not math.isnan(m)]
                 if full:
                     ax.plot(*zip(*full), linestyle="none", marker=marker, markersize=3.5, color=color)
+                for x, m, sd in zip(xs, mean, std):  # a point without neighbours has no band: show its sd as a bar
+                    lonely = all(k < 0 or k >= len(mean) or math.isnan(mean[k]) for k in (x - 1, x + 1))
+                    if lonely and not (math.isnan(m) or math.isnan(sd)):
+                        ax.errorbar([x], [m], yerr=[sd], color=color, capsize=2.5, linewidth=1, alpha=0.7)
                 if part_pts:
                     ax.plot(*zip(*part_pts), linestyle="none", marker=marker, markersize=5, color=color,
                             markerfacecolor="white")
@@ -73,8 +78,9 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
             ax.set_axisbelow(True)
             ax.tick_params(axis="y", labelsize=8)
             _titles(ax, i, j, model, task)
-    for j in range(n_cols):
-        axes[-1][j].set_xlabel("unmask configuration (Gray-code order; left digit = input side)", fontsize=8)
+    xlabel = ("unmask configuration, Gray-code order (one digit per layer group, left = nearest the input; "
+              "1 = causal mask removed)")
+    fig.supxlabel(textwrap.fill(xlabel, max(30, int(fig.get_figwidth() * 12))), fontsize=8)
     handles = [Line2D([], [], color=STYLE.get(s, ("#2ca02c", "^", s))[0], marker=STYLE.get(s, ("", "^", s))[1],
                       markersize=4, label=f"{s} (mean ± 1 sd over seeds)") for s in splits]
     if any_short:

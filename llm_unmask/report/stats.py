@@ -69,10 +69,15 @@ def one_sided_ttest(greater: Sequence[float], other: Sequence[float]) -> TTest:
         return TTest(math.nan, max(df, 0), math.nan, "needs >= 2 values per side")
     if summarize(a).std == 0 and summarize(b).std == 0:
         return TTest(math.nan, df, math.nan, "no variance (all scores identical)")
+    import warnings
+
     from scipy import stats
 
-    res = stats.ttest_ind(a, b, equal_var=True, alternative="greater")
-    return TTest(float(res.statistic), df, float(res.pvalue))
+    with warnings.catch_warnings():  # scipy warns when one sample is (nearly) constant; the test is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(a, b, equal_var=True, alternative="greater")
+    note = "one sample has no variance" if summarize(a).std == 0 or summarize(b).std == 0 else ""
+    return TTest(float(res.statistic), df, float(res.pvalue), note)
 
 
 def _isnan(v) -> bool:

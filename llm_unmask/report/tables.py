@@ -67,8 +67,10 @@ def config_stats(res: Results):
 
     cfg = res.of_kind("config")
     values = cfg.groupby(["model", "task", "config", "split"], sort=False)["f1"].agg(list).to_dict()
+    by_group = dict(list(cfg.groupby(["model", "task"], sort=False)))
     out = []
-    for (model, task), sub in cfg.groupby(["model", "task"], sort=False):
+    for model, task in [(m, t) for m in res.models for t in res.tasks if (m, t) in by_group]:
+        sub = by_group[(model, task)]
         groups = int(sub["groups"].iloc[0])
         order = gray_order(groups)
         exp = _expected(res, "config", model, task)
@@ -91,13 +93,10 @@ def _expected(res: Results, kind, model, task, config=None) -> int:
     return len(set(rows["seed"].dropna().astype(int)) | set(miss["seed"].dropna().astype(int)))
 
 
-def _lookup(stats, model, task, code, split) -> Cell | None:
-    index = stats.attrs.get("_cells")
-    if index is None:
-        index = {(r.model, r.task, r.config, r.split): Cell(float(r.mean), float(r.std), int(r.n), int(r.n_expected))
-                 for r in stats.itertuples(index=False) if r.n > 0}
-        stats.attrs["_cells"] = index
-    return index.get((model, task, code, split))
+def cell_index(stats) -> dict:
+    """(model, task, config, split) -> Cell, for configurations with at least one seed."""
+    return {(r.model, r.task, r.config, r.split): Cell(float(r.mean), float(r.std), int(r.n), int(r.n_expected))
+            for r in stats.itertuples(index=False) if r.n > 0}
 
 
 def rho_table(res: Results, stats=None):
@@ -119,6 +118,8 @@ def build_table2(res: Results, best: str = "paper", stats=None) -> Table2:
     if best not in ("paper", "all"):
         raise ValueError("best must be 'paper' or 'all'")
     stats = config_stats(res) if stats is None else stats
+    cells_of = cell_index(stats)
+    groups_of = {(m, t): int(g) for m, t, g in stats[["model", "task", "groups"]].itertuples(index=False)}
     rhos = rho_table(res, stats)
     splits = [s for s in res.splits if s in SPLIT_NAMES] or res.splits
     columns = [(t, s) for t in res.tasks for s in splits]
@@ -137,7 +138,8 @@ def build_table2(res: Results, best: str = "paper", stats=None) -> Table2:
             label = digit * groups[0] if len(groups) == 1 else f"{digit}…{digit}"
             cells = {}
             for task, split in columns:
-                c = _lookup_len(stats, model, task, split, digit)
+                g = groups_of.get((model, task))
+                c = cells_of.get((model, task, digit * g, split)) if g else None
                 if c is not None:
                     cells[(task, split)] = c
             rows.append(Row(model, label, label, cells))
@@ -147,7 +149,7 @@ def build_table2(res: Results, best: str = "paper", stats=None) -> Table2:
             if sub.empty:
                 continue
             tg = int(sub["groups"].iloc[0])
-            ref = _lookup(stats, model, task, "1" * tg, split)
+            ref = cells_of.get((model, task, "1" * tg, split))
             if ref is None:
                 notes.append(f"{model} / {task} / {split}: no {'1' * tg} runs, so no 'Best' row can be chosen")
                 continue
@@ -157,10 +159,10 @@ def build_table2(res: Results, best: str = "paper", stats=None) -> Table2:
                     continue
                 top = others.sort_values(["mean", "gray_index"], ascending=[False, True]).iloc[0]
                 if top["mean"] > ref.mean:
-                    best_rows.setdefault(top["config"], {})[(task, split)] = _lookup(stats, model, task, top["config"], split)
+                    best_rows.setdefault(top["config"], {})[(task, split)] = cells_of[(model, task, top["config"], split)]
             else:
                 for code in others[others["mean"] > ref.mean]["config"]:
-                    best_rows.setdefault(code, {})[(task, split)] = _lookup(stats, model, task, code, split)
+                    best_rows.setdefault(code, {})[(task, split)] = cells_of[(model, task, code, split)]
         for code in sorted(best_rows, key=lambda c: (len(c), c)):
             rows.append(Row(model, f"Best {code}", code, best_rows[code]))
     base = res.of_kind("baseline")
@@ -185,14 +187,6 @@ def build_table2(res: Results, best: str = "paper", stats=None) -> Table2:
     return Table2(columns, rows, bold, notes)
 
 
-def _lookup_len(stats, model, task, split, digit):
-    """The all-masked / all-unmasked cell (``digit`` repeated), at the task's own group count."""
-    sub = stats[(stats["model"] == model) & (stats["task"] == task)]
-    if sub.empty:
-        return None
-    return _lookup(stats, model, task, digit * int(sub["groups"].iloc[0]), split)
-
-
 # ------------------------------------------------------------------------------------------ rendering
 
 
@@ -201,12 +195,12 @@ def fmt_cell(cell: Cell, tex: bool = False) -> str:
         return "–"
     mean = f"{cell.mean:.{DIGITS}f}"
     std = "" if math.isnan(cell.std) else f"{cell.std:.{DIGITS}f}"
-    n = f"{cell.n}/{cell.expected}†" if cell.short else f"{cell.n}"
+    n = f"({cell.n}/{cell.expected})†" if cell.short else f"({cell.n})"
     if tex:
         pm = f"$\\pm${std} " if std else ""
         n_tex = n.replace("†", r"$^\dagger$")
-        return f"{mean}{{\\scriptsize\\,{pm}({n_tex})}}"
-    return f"{mean} ± {std} ({n})" if std else f"{mean} ({n})"
+        return f"{mean}{{\\scriptsize\\,{pm}{n_tex}}}"
+    return f"{mean} ± {std} {n}" if std else f"{mean} {n}"
 
 
 def _fmt_rho(v) -> str:
@@ -220,8 +214,8 @@ def table2_markdown(t: Table2) -> str:
         cells = []
         for col in t.columns:
             if r.kind == "rho":
-                task, split = col
-                first = [c for c in t.columns if c[0] == task][0] == col
+                task = col[0]
+                first = next(c for c in t.columns if c[0] == task) == col
                 cells.append(f"ρ = {_fmt_rho(r.cells.get(task))}" if first and task in r.cells else "")
                 continue
             c = r.cells.get(col)
@@ -274,13 +268,14 @@ def table2_latex(t: Table2) -> str:
         col += len(per[task])
     lines.append(" ".join(rules))
     lines.append(" & ".join(["Model", "Config"] + [SPLIT_NAMES.get(s, s) for _, s in t.columns]) + r" \\")
-    section = None
+    section, fresh = None, True
     for r in t.rows:
         if r.section != section:
             lines.append(r"\midrule")
-            section = r.section
+            section, fresh = r.section, True
         if r.kind == "rho":
-            cells = [rf"\multicolumn{{{len(per[task])}}}{{c}}{{$\rho = {_fmt_rho(r.cells.get(task))}$}}" for task in tasks]
+            cells = [rf"\multicolumn{{{len(per[task])}}}{{c}}{{$\rho$ = {_fmt_rho(r.cells[task])}}}"
+                     if task in r.cells else rf"\multicolumn{{{len(per[task])}}}{{c}}{{}}" for task in tasks]
             lines.append(" & ".join([_tex_escape(r.section), ""] + cells) + r" \\")
             continue
         cells = []
@@ -291,7 +286,9 @@ def table2_latex(t: Table2) -> str:
             else:
                 text = fmt_cell(c, tex=True)
                 cells.append(rf"\textbf{{{text}}}" if t.is_bold(c_key, c) else text)
-        lines.append(" & ".join(["", _tex_escape(r.label)] + cells) + r" \\")
+        first = "Baselines" if r.kind == "baseline" and fresh else ""
+        fresh = False
+        lines.append(" & ".join([first, _tex_escape(r.label)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -309,8 +306,10 @@ def ttest_table(res: Results, alpha: float = 0.01, configs: list[str] | None = N
     import pandas as pd
 
     cfg = res.of_kind("config")
+    by_group = dict(list(cfg.groupby(["model", "task"], sort=False)))
     out = []
-    for (model, task), sub in cfg.groupby(["model", "task"], sort=False):
+    for model, task in [(m, t) for m in res.models for t in res.tasks if (m, t) in by_group]:
+        sub = by_group[(model, task)]
         groups = int(sub["groups"].iloc[0])
         tested = configs or tested_configs(groups)
         for split in res.splits:
@@ -340,21 +339,35 @@ def ttest_table(res: Results, alpha: float = 0.01, configs: list[str] | None = N
 
 
 def ttest_markdown(tt, alpha: float) -> str:
+    """p-values as a grid: one row per (model, configuration), one column per (task, split); bold if < alpha."""
     if tt.empty:
         return "_No configuration could be tested (no group-code runs)._\n"
-    head = "| Model | Task | Split | Config | vs. | mean (n) | mean vs. (n) | t | df | p | |"
-    lines = [head, "|---|---|---|---|---|--:|--:|--:|--:|--:|---|"]
-    for r in tt.itertuples(index=False):
-        p = "n/a" if math.isnan(r.p) else (f"{r.p:.2e}" if r.p < 1e-3 else f"{r.p:.4f}")
-        tval = "n/a" if math.isnan(r.t) else f"{r.t:.3f}"
-        mark = f"**p < {alpha:g}**" if r.significant else (r.note or "")
-        if r.significant and r.note:
-            mark += f" ({r.note})"
-        cfg = r.config + ("" if r.in_paper or len(r.config) != 4 else " ¹")
-        lines.append(f"| {r.model} | {r.task} | {r.split} | {cfg} | {r.compared_with} | "
-                     f"{_f(r.mean_config)} ({r.n_config}) | {_f(r.mean_compared)} ({r.n_compared}) | {tval} | {r.df} | "
-                     f"{p} | {mark} |")
-    return "\n".join(lines) + "\n"
+    cols = list(dict.fromkeys(zip(tt["task"], tt["split"])))
+    head = ["Model", "Config", "vs."] + [f"{task} {SPLIT_NAMES.get(split, split).replace(' F1', '')}"
+                                          for task, split in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["--:"] * len(cols)) + "|"]
+    notes: list[str] = []
+    for (model, code, comp), sub in tt.groupby(["model", "config", "compared_with"], sort=False):
+        cells = []
+        for task, split in cols:
+            r = sub[(sub["task"] == task) & (sub["split"] == split)]
+            if r.empty:
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            if math.isnan(r["p"]):
+                cells.append("n/a")
+            else:
+                text = f"{r['p']:.1e}" if r["p"] < 1e-3 else f"{r['p']:.3f}"
+                cells.append(f"**{text}**" if r["significant"] else text)
+            if r["note"]:
+                notes.append(f"{model} / {task} / {split} / {code}: {r['note']}")
+        marker = "" if len(code) != 4 or bool(sub["in_paper"].iloc[0]) else " ¹"
+        lines.append("| " + " | ".join([model, code + marker, comp] + cells) + " |")
+    out = "\n".join(lines) + "\n"
+    if notes:
+        out += "\n" + "\n".join(f"- {n}" for n in dict.fromkeys(notes)) + "\n"
+    return out
 
 
 def _f(v) -> str:
