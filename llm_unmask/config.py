@@ -110,6 +110,8 @@ class TrainConfig:
     """Group sentences of similar length into batches (less padding; changes the data order)."""
     log_every: int = 10
     """Log loss and tokens/s every N updates."""
+    save_every: int | None = None
+    """Save a resumable training state every N updates (default: once per epoch); a killed run resumes there."""
 
 
 @dataclass
@@ -129,7 +131,7 @@ class RunConfig:
 
 
 # Fields that do not change the result: excluded from the config hash.
-_HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("seed",)}
+_HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"), ("seed",)}
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):

@@ -82,10 +82,13 @@ def _setup_file_log(path: Path) -> logging.Handler:
 
 def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, built: BuiltModel | None = None,
            prepared: Prepared | None = None, progress: bool = True, extra_metrics: dict | None = None,
-           run_name: str | None = None) -> Path:
+           run_name: str | None = None, stop_after: int | None = None) -> Path:
     """Train and evaluate one run into ``output/<run id>``; a finished run is skipped (returned as is).
 
     The run is written into ``<id>.tmp`` and renamed when complete, so a run directory never holds half a run.
+    A killed run resumes from the training state saved in ``<id>.tmp/state.pt`` (once per epoch by default,
+    see ``train.save_every``) when its config is unchanged. ``stop_after`` stops after that many updates,
+    as a kill would (for tests and time-boxed jobs).
     """
     rid = run_name or run_id(cfg)
     final = Path(output) / rid
@@ -98,11 +101,13 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         return final
     tmp = Path(output) / f"{rid}.tmp"
     try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        if not _resumable(tmp, cfg):
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
         handler = _setup_file_log(tmp / "train.log")
         try:
-            _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {})
+            if not _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {}, stop_after):
+                return tmp
         except Exception as exc:
             log.exception("run %s failed", rid)
             atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
@@ -116,7 +121,50 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     return final
 
 
-def _run(cfg, out: Path, rid, task, built, prepared, progress, extra) -> None:
+STATE = "state.pt"
+
+
+def _resumable(tmp: Path, cfg: RunConfig) -> bool:
+    """A half-done run can continue only with the very same configuration."""
+    import yaml
+
+    try:
+        old = yaml.safe_load((tmp / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    from .config import _from_dict
+
+    try:
+        return (tmp / STATE).is_file() and config_hash(_from_dict(RunConfig, old)) == config_hash(cfg) \
+            and old.get("seed") == cfg.seed
+    except Exception:
+        return False
+
+
+def _save_state(path: Path, model, loop: TrainLoop) -> None:
+    """Trainable weights (adapters + head, or all weights) and the loop's optimizer/scheduler/RNG state."""
+    weights = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    tmp = path.with_name(path.name + ".part")
+    torch.save({"weights": weights, "loop": loop.state_dict()}, tmp)
+    import os
+
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, model, loop: TrainLoop) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    params = dict(model.named_parameters())
+    missing = [n for n in state["weights"] if n not in params]
+    if missing:
+        raise RuntimeError(f"{path}: saved weights do not fit the model (e.g. {missing[0]})")
+    with torch.no_grad():
+        for n, w in state["weights"].items():
+            params[n].copy_(w)
+    loop.load_state_dict(state["loop"])
+    log.info("resumed from %s at update %d", path, loop.state.step)
+
+
+def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after=None) -> bool:
     atomic_write_text(out / "config.yaml", dump_yaml(cfg))
     task = task or (prepared.task if prepared else load_task_for(cfg))
     for note in task.notes:
@@ -142,10 +190,22 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra) -> None:
         lengths=[len(x) for x in train.input_ids], desc=f"train {rid[:60]}",
         make_batch=lambda idx: collate([train.input_ids[i] for i in idx], [train.labels[i] for i in idx], pad),
     )
-    started = time.perf_counter()
-    state = loop.run()
-    train_seconds = time.perf_counter() - started
-    model = acc.unwrap_model(loop.model)
+    inner = acc.unwrap_model(loop.model)
+    if (out / STATE).is_file():
+        _load_state(out / STATE, inner, loop)
+    every = cfg.train.save_every or loop.updates_per_epoch
+
+    def checkpoint(st):
+        if st.step % every == 0 and st.step < loop.total_steps and acc.is_main_process:
+            _save_state(out / STATE, inner, loop)
+
+    state = loop.run(callback=checkpoint, stop_at=stop_after)
+    train_seconds = loop.elapsed()
+    if state.step < loop.total_steps:
+        _save_state(out / STATE, inner, loop)
+        log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
+        return False
+    model = inner
     splits = {}
     for split in cfg.eval_splits:
         if split not in prep.encoded:
@@ -176,7 +236,9 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra) -> None:
         "data_notes": list(task.notes), "labels": list(task.labels),
     }
     metrics.update(extra)
+    (out / STATE).unlink(missing_ok=True)
     atomic_write_json(out / METRICS, metrics)
+    return True
 
 
 def save_model(model, tokenizer, path: Path) -> None:

@@ -135,6 +135,7 @@ class TrainLoop:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "python_rng": random.getstate(),
+            "elapsed": self.elapsed(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -147,6 +148,7 @@ class TrainLoop:
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         random.setstate(state["python_rng"])
+        self._prior_elapsed = float(state.get("elapsed", 0.0))
 
     # --- the loop --------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -199,6 +201,10 @@ class TrainLoop:
         bar.close()
         self.model.eval()
         return st
+
+    def elapsed(self) -> float:
+        """Training seconds over all sessions of this run (resumed runs included)."""
+        return getattr(self, "_prior_elapsed", 0.0) + self.state.seconds
 
     def tokens_per_second(self) -> float:
         """Tokens (non-padding) per second of the last ``run`` call."""

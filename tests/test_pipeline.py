@@ -142,3 +142,18 @@ def test_sweep_reuses_base_model_with_identical_results(tmp_path):
         assert a["splits"]["validation"]["f1"] == b["splits"]["validation"]["f1"]
         assert a["trainable_parameters"] == b["trainable_parameters"] < b["total_parameters"]
         assert (tmp_path / "reuse" / job.name / "model" / "adapter_config.json").is_file()
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    cfg = tiny_cfg("train.max_steps=6", "train.save_every=2")
+    whole = json.loads((run_sl(cfg, tmp_path / "a", progress=False) / "metrics.json").read_text())
+    partial = run_sl(cfg, tmp_path / "b", progress=False, stop_after=3)
+    assert partial.name.endswith(".tmp") and (partial / "state.pt").is_file()
+    assert not is_complete(tmp_path / "b" / run_id(cfg))
+    log = (partial / "train.log").read_text()
+    assert "stopped at update 3" in log
+    resumed = run_sl(cfg, tmp_path / "b", progress=False)
+    again = json.loads((resumed / "metrics.json").read_text())
+    assert "resumed from" in (resumed / "train.log").read_text()
+    assert again["final_loss"] == pytest.approx(whole["final_loss"], abs=1e-6)
+    assert again["splits"] == whole["splits"] and not (resumed / "state.pt").exists()
