@@ -105,7 +105,9 @@ def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **d
         if value is not None:
             section, name = key.split(".")
             setattr(getattr(cfg, section), name, value)
-    return cfg
+    from .config import normalize
+
+    return normalize(cfg)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

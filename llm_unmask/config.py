@@ -189,6 +189,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         set_dotted(data, item, raw_string=_is_string_field(RunConfig, item.split("=", 1)[0].strip()))
     cfg = _from_dict(RunConfig, data)
     _check_types(cfg)
+    return normalize(cfg)
+
+
+def normalize(cfg: RunConfig) -> RunConfig:
+    """One spelling per meaning, so equal runs get equal hashes ('none' and null are the stock model)."""
+    if cfg.model.unmask in ("", "none"):
+        cfg.model.unmask = None
     return cfg
 
 

@@ -209,6 +209,15 @@ def add_lora(model, cfg: ModelConfig, head: str, quantized: bool, seed: int, mod
         return get_peft_model(model, lcfg)
 
 
+def enable_checkpointing(model: nn.Module) -> None:
+    """Gradient (activation) checkpointing, non-reentrant, under the name this transformers version uses."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -16,10 +16,10 @@ import torch
 from .align import Encoded, WordEncoder, encode
 from .batching import collate
 from .config import RunConfig, config_hash, dump_yaml
-from .errors import DataError
+from .errors import DataError, LookingRightError
 from .evaluate import predict_tags, score, write_predictions
 from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
-from .model import BuiltModel, build_model, count_parameters, model_label
+from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
 from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
 from .tasks import TaskData, load_task
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
@@ -108,6 +108,10 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         try:
             if not _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {}, stop_after):
                 return tmp
+        except LookingRightError as exc:  # a user mistake: one line, no traceback
+            log.error("run %s failed: %s", rid, exc)
+            atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+            raise
         except Exception as exc:
             log.exception("run %s failed", rid)
             atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
@@ -175,8 +179,7 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     prep = prepared or prepare(cfg, task, built.tokenizer)
     tok, model = built.tokenizer, built.model
     if cfg.train.gradient_checkpointing:
-        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(model)
     trainable, total = count_parameters(model)
     log.info("model %s: %d trainable of %d parameters", model_label(cfg.model), trainable, total)
     train = prep.encoded["train"]

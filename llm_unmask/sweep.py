@@ -122,6 +122,7 @@ def sl_jobs(base: RunConfig, tasks: Sequence[str], codes: Sequence[str], seeds: 
         for code in codes:
             for seed in seeds:
                 cfg = copy.deepcopy(base)
-                cfg.data.task, cfg.model.unmask, cfg.seed = task, code, seed
+                cfg.data.task, cfg.seed = task, seed
+                cfg.model.unmask = None if code in (None, "", "none") else code
                 jobs.append(Job(run_id(cfg), cfg))
     return jobs

@@ -313,7 +313,6 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
         _save_checkpoint(arch_dir, 0, model, tok, meta_for(0, loop.state, None), loop, acc, cfg.keep_loop_state)
     else:
         _load_loop_state(start.path, loop, acc)
-        torch.manual_seed(12345)
 
     end = loop.total_steps
     if stop_after is not None:

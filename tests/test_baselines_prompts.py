@@ -16,6 +16,10 @@ from llm_unmask.tasks.iob import label_list, types_of
 from llm_unmask.tasks.semeval import POLARITIES
 
 
+def words(text):
+    return text.split()
+
+
 def _spec(task, types):
     # the types as a loaded task has them: sorted label list order, not the paper's option order
     return prompt_spec(task, types_of(label_list(types)))
@@ -23,9 +27,9 @@ def _spec(task, types):
 
 # ---------------------------------------------------------------- the paper's four examples (Table 3)
 
-NER_TOKENS = ('" What we have to be extremely careful of is how other countries are going to take Germany '
-              '\'s lead , " Welsh National Farmers \' Union ( NFU ) chairman John Lloyd Jones said on BBC '
-              'radio .').split()
+NER_TOKENS = words('" What we have to be extremely careful of is how other countries are going to take Germany '
+                   '\'s lead , " Welsh National Farmers \' Union ( NFU ) chairman John Lloyd Jones said on BBC '
+                   'radio .')
 NER_TAGS = ["O"] * len(NER_TOKENS)
 for _i, _t in {17: "B-LOC", 22: "B-ORG", 23: "I-ORG", 24: "I-ORG", 25: "I-ORG", 26: "I-ORG", 28: "B-ORG",
                31: "B-PER", 32: "I-PER", 33: "I-PER", 36: "B-ORG", 37: "I-ORG"}.items():
@@ -41,7 +45,8 @@ NER_EXPECTED = (
     "John Lloyd Jones:person;BBC radio:organization"
 )
 
-REST_TOKENS = "The lobster sandwich is $ 24 and although it was good it was not nearly enough to warrant that price .".split()
+REST_TOKENS = words("The lobster sandwich is $ 24 and although it was good it was not nearly enough to warrant "
+                    "that price .")
 REST_TAGS = ["O", "B-conflict", "I-conflict"] + ["O"] * 16 + ["B-negative", "O"]  # 21 tokens
 REST_EXPECTED = (
     "### Instruction: please extract aspect terms and their polarity from the input sentence, all polarity "
@@ -52,8 +57,8 @@ REST_EXPECTED = (
     "### Response: lobster sandwich:conflict;price:negative"
 )
 
-ACE_TOKENS = ("In his previous letter home , Apache pilot Joe Bruhl did n't tell his family the full details "
-              "about his first combat mission .").split()
+ACE_TOKENS = words("In his previous letter home , Apache pilot Joe Bruhl did n't tell his family the full details "
+              "about his first combat mission .")
 ACE_TAGS = ["O"] * len(ACE_TOKENS)
 ACE_TAGS[12], ACE_TAGS[21] = "B-Phone-Write", "B-Attack"
 ACE_EXPECTED = (
@@ -70,7 +75,7 @@ ACE_EXPECTED = (
     "### Response: tell:contact via written or telephone communication;combat:attack"
 )
 
-CHUNK_TOKENS = "Rare Hendrix song draft sells for almost $ 17,000 .".split()
+CHUNK_TOKENS = words("Rare Hendrix song draft sells for almost $ 17,000 .")
 CHUNK_TAGS = ["B-NP", "I-NP", "I-NP", "I-NP", "B-VP", "B-PP", "B-NP", "I-NP", "I-NP", "O"]
 CHUNK_EXPECTED = (
     "### Instruction: please extract chunks and their type from the input sentence, all chunk types are in "
@@ -109,7 +114,7 @@ def test_paper_examples_round_trip_through_parsing(task):
 
 def test_synthetic_prompt_and_empty_response():
     spec = _spec("synthetic-right", ("PER", "ORG", "LOC"))
-    tokens = "Yesterday , Zorvek smiled .".split()
+    tokens = words("Yesterday , Zorvek smiled .")
     assert render_example(spec, tokens, ["O", "O", "B-PER", "O", "O"]) == (
         "### Instruction: please extract named entities and their type from the input sentence, all entity "
         "types are in options\n### Options: person, organization, location\n"
@@ -191,7 +196,7 @@ def test_empty_and_cut_responses():
 
 
 def test_separators_inside_spans():
-    d = P.decode_response("a ; b:location;10:30 train:organization", "a ; b at 10:30 train".split(), NAMES)
+    d = P.decode_response("a ; b:location;10:30 train:organization", words("a ; b at 10:30 train"), NAMES)
     assert d.status == P.OK and d.tags == ["B-LOC", "I-LOC", "I-LOC", "O", "B-ORG", "I-ORG"]
 
 

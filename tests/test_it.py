@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from llm_unmask.baselines.it import PromptEncoder, pack_examples, resolve_it_config
@@ -10,6 +11,15 @@ from llm_unmask.cli import main
 from llm_unmask.config import load_config
 from llm_unmask.errors import ConfigError
 from llm_unmask.tokenization import train_tokenizer
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny models on a shared 2-core machine run several times faster single-threaded
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -61,17 +71,13 @@ TINY = ["--config", "it-tiny", "--set", "data.options.n_train=24", "--set", "dat
         "--max-generation-length", "120", "--quiet"]
 
 
-def test_tiny_llama_it_train_then_eval_end_to_end(tmp_path):
+def test_tiny_llama_it_end_to_end(tmp_path):
     runner = CliRunner()
-    out = str(tmp_path / "runs")
-    res = runner.invoke(main, ["it-train", *TINY, "--no-eval", "--output", out])
+    out = tmp_path / "runs"
+    res = runner.invoke(main, ["it-train", *TINY, "--output", str(out)])
     assert res.exit_code == 0, res.output
-    (run,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+    (run,) = [p for p in out.iterdir() if not p.name.startswith(".")]
     assert run.name.startswith("synthetic-right__tiny-llama-L4__it__seed120__")
-    assert (run / "train.json").is_file() and (run / "model").is_dir() and not (run / "metrics.json").exists()
-
-    res = runner.invoke(main, ["it-eval", "--run", str(run), "--max-generation-length", "120", "--quiet"])
-    assert res.exit_code == 0, res.output
     m = json.loads((run / "metrics.json").read_text())
     assert m["variant"] == "it" and m["unmask"] is None and m["task"] == "synthetic-right"
     assert m["n_train"] == 24 and m["train_steps"] == 2 and m["pack_length"] == 256
@@ -84,10 +90,31 @@ def test_tiny_llama_it_train_then_eval_end_to_end(tmp_path):
         assert len(lines) == 6 and all("status" in json.loads(x) for x in lines)
         conll = (run / "predictions" / f"{split}.conll").read_text()
         assert conll.count("\n\n") == 6
-    # resumable: a second it-train finds the run complete and trains nothing
-    res = runner.invoke(main, ["it-train", *TINY, "--output", out])
+    in_memory = (run / "predictions" / "test.responses.jsonl").read_text()
+
+    # resumable: a second it-train finds the run complete and does nothing
+    res = runner.invoke(main, ["it-train", *TINY, "--output", str(out)])
     assert res.exit_code == 0 and "validation F1" in res.output
     assert json.loads((run / "metrics.json").read_text())["eval_seconds"] == m["eval_seconds"]
+    # it-eval skips a complete run; --force reloads the saved model and reproduces the responses
+    res = runner.invoke(main, ["it-eval", "--run", str(run), "--quiet"])
+    assert res.exit_code == 0 and json.loads((run / "metrics.json").read_text())["eval_seconds"] == m["eval_seconds"]
+    res = runner.invoke(main, ["it-eval", "--run", str(run), "--force", "--max-generation-length", "120", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert (run / "predictions" / "test.responses.jsonl").read_text() == in_memory
+
+
+def test_it_train_without_eval_then_it_eval(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["it-train", *TINY, "--seed", "121", "--no-eval", "--output", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (run,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert (run / "train.json").is_file() and (run / "model").is_dir() and not (run / "metrics.json").exists()
+    assert "trained, not evaluated" in res.output
+    res = runner.invoke(main, ["it-eval", "--run", str(run), "--max-generation-length", "120", "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["seed"] == 121 and m["train_steps"] == 2 and set(m["splits"]) == {"validation", "test"}
 
 
 def test_it_train_refuses_unmask_and_encoders(tmp_path):

@@ -45,7 +45,7 @@ def test_run_writes_complete_run_dir_and_skips_when_repeated(tmp_path):
 
 
 def test_same_seed_same_result_and_half_written_run_is_redone(tmp_path):
-    cfg = tiny_cfg()
+    cfg = tiny_cfg("train.gradient_checkpointing=true")
     a = json.loads((run_sl(cfg, tmp_path / "a", progress=False) / "metrics.json").read_text())
     # a killed run leaves <id>.tmp behind: the next attempt starts it over and completes it
     (tmp_path / "b" / f"{run_id(cfg)}.tmp").mkdir(parents=True)

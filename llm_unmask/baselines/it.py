@@ -129,7 +129,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
     else:
         if mcfg.name is None:
             raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
-        kwargs = dict(attn_implementation=mcfg.attn_implementation)
+        kwargs: dict = {"attn_implementation": mcfg.attn_implementation}
         if mcfg.gguf_file:
             kwargs["gguf_file"] = mcfg.gguf_file
         kwargs.update(_bnb_kwargs() if quantized else {"dtype": torch.float32})
@@ -369,7 +369,8 @@ def load_trained(run_dir: Path, cfg: RunConfig):
     if not mdir.is_dir():
         raise RunError(f"{run_dir}: no model/ folder; train it first (llm_unmask it-train)")
     tok = load_tokenizer(mdir)
-    model, quantized = load_causal_lm(cfg.model, tok, seed=cfg.seed, adapter_dir=mdir)
+    model, quantized = load_causal_lm(cfg.model, tok, seed=cfg.seed, adapter_dir=mdir,
+                                      max_positions=max(cfg.data.max_length, GENERATION_MAX_LENGTH))
     if not quantized:
         model.to("cuda" if torch.cuda.is_available() else "cpu")
     return model, tok, quantized
