@@ -125,6 +125,14 @@ def checkpoint_kind(path: Path) -> tuple[str, str]:
     return ("decoder" if is_decoder else "encoder"), archs[0]
 
 
+def max_positions(path: Path) -> int | None:
+    """``max_position_embeddings`` of a checkpoint (RoBERTa: usable length + 2)."""
+    try:
+        return json.loads((Path(path) / "config.json").read_text()).get("max_position_embeddings")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def check_checkpoint_arch(path: Path, want: str, variant: str) -> None:
     """A RunError naming the checkpoint when its architecture does not fit the fine-tuning variant."""
     kind, cls = checkpoint_kind(path)

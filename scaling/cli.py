@@ -27,7 +27,7 @@ def main():
     Demo (CPU, a few minutes in all; tiny model, generated corpus):
       scaling pretrain --arch encoder
       scaling pretrain --arch decoder
-      scaling finetune-checkpoints --pretrain-dir runs/scaling/pretrain --checkpoints 0,25,50 --seeds 120
+      scaling finetune-checkpoints --pretrain-dir runs/scaling/pretrain --checkpoints 0,10,25,50 --seeds 120
       scaling plot --results runs/scaling/finetune --out runs/scaling/figure2.png
     \b
     Paper scale (GPU): add --config paper (--corpus bookcorpus, --tokenizer roberta-base), and for the
@@ -46,9 +46,7 @@ def setup_logging(verbose: bool) -> None:
 
 
 def _pretrain_config(config, overrides, **direct):
-    from .config import load_pretrain_config
-
-    from .config import validate
+    from .config import load_pretrain_config, validate
 
     cfg = load_pretrain_config(resolve_config(config, family="scaling"), list(overrides))
     for key, value in direct.items():  # flags are strings: keep them so (no YAML typing of paths)
@@ -58,7 +56,7 @@ def _pretrain_config(config, overrides, **direct):
     return cfg
 
 
-@main.command("pretrain")
+@main.command("pretrain", short_help="Pre-train an MLM encoder or CLM decoder, saving 51 checkpoints.")
 @click.option("--arch", type=click.Choice(["encoder", "decoder", "both"]), required=True,
               help="encoder: RobertaForMaskedLM with MLM; decoder: RobertaForCausalLM (is_decoder) with CLM; both: one after the other.")
 @click.option("--config", default="tiny", show_default=True,
@@ -92,6 +90,8 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
         cfg = _pretrain_config(config, overrides, corpus=corpus, tokenizer=tokenizer)
         cfg.arch = a
         result = pretrain(cfg, output, resume=resume, stop_after=stop_after, progress=not quiet)
+        if not result.is_main:
+            continue
         state = "complete" if result.complete else "stopped (continue with --resume)"
         speed = f", {result.tokens_per_second:,.0f} tokens/s" if result.tokens_per_second else ""
         util = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
@@ -99,7 +99,7 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
                    f"({state}{speed}{util})")
 
 
-@main.command("train-tokenizer")
+@main.command("train-tokenizer", short_help="Train a RoBERTa-style byte-level BPE tokenizer (offline).")
 @click.option("--corpus", default="generated", show_default=True,
               help="'generated', 'bookcorpus', 'hub:NAME[:CONFIG]' or text files (path/glob, comma-separated).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to save the tokenizer in.")
@@ -122,12 +122,12 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
     if vocab_size < 300:
         raise click.BadParameter("must be at least 300 (256 bytes + 5 special tokens + merges)", param_hint="--vocab-size")
     source = resolve_source(corpus, size=corpus_size, seed=seed)
-    trained_tokenizer(source, vocab_size, lines, Path(out_dir), Path(out_dir).parent / ".tokenizer-cache")
+    trained_tokenizer(source, vocab_size, lines, Path(out_dir))
     tok = load_tokenizer(out_dir)
     click.echo(f"tokenizer with {len(tok)} entries saved to {out_dir}")
 
 
-@main.command("finetune-checkpoints")
+@main.command("finetune-checkpoints", short_help="Fine-tune checkpoints for SL: encoder, decoder-mask, decoder-unmask.")
 @click.option("--pretrain-dir", default=None, type=click.Path(file_okay=False),
               help=f"Pre-training folder holding encoder/ and decoder/ (scaling pretrain --output), e.g. {DEFAULT_PRETRAIN}.")
 @click.option("--encoder-dir", default=None, type=click.Path(file_okay=False), help="Override: the encoder's folder.")
@@ -212,7 +212,7 @@ def _finetune_config(config, overrides, dirs):
     return load_pretrain_config(resolve_config("finetune", family="scaling"), sets).finetune
 
 
-@main.command("plot")
+@main.command("plot", short_help="Figure 2: F1 per checkpoint, variant and task (+ CSV).")
 @click.option("--results", required=True, type=click.Path(file_okay=False), help="finetune-checkpoints --output folder.")
 @click.option("--out", "out_path", default="figure2.png", show_default=True, help="Figure file (.png, .pdf, .svg); "
               "the numbers go to the same name with .csv.")

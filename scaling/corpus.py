@@ -163,13 +163,13 @@ def load_hub(source: CorpusSource):
     try:
         try:
             ds = attempt()
-        except Exception as first:  # noqa: BLE001 - retry with the Parquet conversion, then report both
+        except Exception as first:  # noqa: BLE001 - retry with the Parquet conversion, then report the first
             log.info("loading %s failed (%s); trying its Parquet conversion", source.hub_name, first)
             try:
                 ds = attempt(revision="refs/convert/parquet")
-            except Exception:
+            except Exception:  # noqa: BLE001
                 raise first from None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise DataError(
             f"could not load the Hub dataset ({type(exc).__name__}: {exc}). Offline? Download the text once and "
             f"pass it as --corpus 'DIR/*.txt' (one sentence per line)", source.hub_name) from exc

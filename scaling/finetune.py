@@ -111,7 +111,7 @@ def available_checkpoints(arch: str, arch_dir: Path) -> list[ck.Checkpoint]:
 
 def variant_config(base: RunConfig, variant: str, checkpoint: Path) -> RunConfig:
     """The run config of one variant on one checkpoint: full fine-tuning of the checkpoint's own weights."""
-    arch, unmask = VARIANTS[variant]
+    unmask = VARIANTS[variant][1]
     cfg = copy.deepcopy(base)
     cfg.variant = variant
     m = cfg.model
@@ -142,6 +142,11 @@ def checkpoint_jobs(base: RunConfig, dirs: dict[str, Path], variants: Sequence[s
             chosen[arch] = [by_index[i] for i in parse_checkpoints(checkpoints, list(by_index), dirs[arch])]
         for c in chosen[arch]:
             ck.check_checkpoint_arch(c.path, arch, variant)
+    for arch, cks in chosen.items():
+        positions = ck.max_positions(cks[0].path)
+        if positions is not None and base.data.max_length + 2 > positions:
+            raise ConfigError(f"data.max_length {base.data.max_length} is too long for {cks[0].path} "
+                              f"({positions} positions: at most {positions - 2} tokens)")
     for task in tasks:
         for variant in variants:
             arch = VARIANTS[variant][0]

@@ -50,6 +50,14 @@ def summarize(results: str | Path, split: str = "validation"):
     return pd.DataFrame(out, columns=COLUMNS).reset_index(drop=True)
 
 
+def _extend(xs, ys, far: float = 1e6):
+    """Add far points on the end segments' lines, so np.interp extrapolates linearly instead of clamping
+    (a clamped mapping would break the secondary axis outside the data range)."""
+    lo = ys[0] - (ys[1] - ys[0]) / (xs[1] - xs[0]) * far
+    hi = ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * far
+    return np.concatenate([[xs[0] - far], xs, [xs[-1] + far]]), np.concatenate([[lo], ys, [hi]])
+
+
 def plot_summary(summary, out: str | Path, split: str = "validation") -> Path:
     import matplotlib
 
@@ -58,9 +66,9 @@ def plot_summary(summary, out: str | Path, split: str = "validation") -> Path:
 
     out = Path(out)
     tasks = list(dict.fromkeys(summary["task"]))
-    ncols = min(len(tasks), 3)
+    ncols = 2 if len(tasks) == 4 else min(len(tasks), 3)
     nrows = math.ceil(len(tasks) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.0, 4.6 * ncols), 3.6 * nrows + 0.6), squeeze=False)
     handles = {}
     for ax, task in zip(axes.flat, tasks):
         part = summary[summary["task"] == task]
@@ -77,8 +85,8 @@ def plot_summary(summary, out: str | Path, split: str = "validation") -> Path:
         ax.set_ylabel(f"{split} micro F1")
         ax.grid(alpha=0.3)
         known = part.dropna(subset=["epoch"]).drop_duplicates("checkpoint").sort_values("checkpoint")
-        if len(known) >= 2 and known["epoch"].is_monotonic_increasing:
-            xs, es = known["checkpoint"].to_numpy(float), known["epoch"].to_numpy(float)
+        if len(known) >= 2 and (known["epoch"].diff().dropna() > 0).all():
+            xs, es = _extend(known["checkpoint"].to_numpy(float), known["epoch"].to_numpy(float))
             top = ax.secondary_xaxis("top", functions=(lambda v, xs=xs, es=es: np.interp(v, xs, es),
                                                        lambda v, xs=xs, es=es: np.interp(v, es, xs)))
             top.set_xlabel("pre-training epochs", fontsize=9)

@@ -50,6 +50,7 @@ class PretrainResult:
     complete: bool
     tokens_per_second: float
     mfu: float | None
+    is_main: bool = True
 
 
 # ------------------------------------------------------------------------------------------ pieces
@@ -86,7 +87,7 @@ def get_tokenizer(cfg: PretrainConfig, output: Path, source: CorpusSource):
     else:
         try:
             tok = load_tokenizer(cfg.tokenizer)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(f"tokenizer '{cfg.tokenizer}' could not be loaded ({exc}); offline, use "
                               "--tokenizer train or `scaling train-tokenizer`") from exc
     if tok.mask_token is None:
@@ -215,6 +216,20 @@ def _load_loop_state(path: Path, loop: TrainLoop, acc) -> None:
     loop.load_state_dict(state)
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records written after the checkpoint a run resumes from (they will be written again)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(f"{line}\n" for line in keep))
+
+
 def _check_resume_config(arch_dir: Path, cfg: PretrainConfig) -> None:
     import yaml
 
@@ -224,8 +239,8 @@ def _check_resume_config(arch_dir: Path, cfg: PretrainConfig) -> None:
     saved = pretrain_from_dict(yaml.safe_load(saved_path.read_text()) or {})
     diff = differences(weights_dict(saved), weights_dict(cfg))
     if diff:
-        raise ConfigError(f"{saved_path}: --resume with different settings than the interrupted run: "
-                          f"{'; '.join(diff)}. Use the same config (or a new --output)")
+        raise ConfigError(f"{saved_path}: this folder holds a run with different settings: {'; '.join(diff)}. "
+                          "Use the same config to resume or reuse it, or choose a new --output")
 
 
 def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, stop_after: int | None = None,
@@ -239,6 +254,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
     arch_dir = output / cfg.arch
     existing = ck.list_checkpoints(arch_dir)
     if (arch_dir / ck.SUMMARY).is_file():
+        _check_resume_config(arch_dir, cfg)
         summary = json.loads((arch_dir / ck.SUMMARY).read_text())
         log.info("%s: pre-training already complete (%d checkpoints)", arch_dir, len(existing))
         return PretrainResult(arch_dir, [c.path for c in existing], True, summary.get("tokens_per_second", 0.0),
@@ -309,6 +325,8 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
         if start is None:
             atomic_write_text(arch_dir / ck.CONFIG, dump_yaml(cfg))
             (arch_dir / ck.TRAIN_LOG).unlink(missing_ok=True)
+        else:
+            _truncate_log(arch_dir / ck.TRAIN_LOG, start.meta["step"])
     if start is None:
         _save_checkpoint(arch_dir, 0, model, tok, meta_for(0, loop.state, None), loop, acc, cfg.keep_loop_state)
     else:
@@ -364,4 +382,4 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             "device": str(acc.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "pretrain_hash": pretrain_hash(cfg), "resumed": start is not None,
         })
-    return PretrainResult(arch_dir, paths, done, tps, util)
+    return PretrainResult(arch_dir, paths, done, tps, util, acc.is_main_process)

@@ -94,7 +94,7 @@ def hf_trainer(cfg, tok, blocks, steps, warmup, compile_, workdir):
         output_dir=str(workdir), per_device_train_batch_size=t.batch_size, gradient_accumulation_steps=t.grad_accum,
         max_steps=warmup + steps, learning_rate=t.lr, weight_decay=t.weight_decay, adam_beta1=t.betas[0],
         adam_beta2=t.betas[1], adam_epsilon=t.eps, max_grad_norm=t.max_grad_norm, lr_scheduler_type=t.scheduler,
-        warmup_ratio=t.warmup_ratio, logging_strategy="no", save_strategy="no", report_to=[], seed=cfg.seed,
+        warmup_steps=int(t.warmup_ratio * (warmup + steps)), logging_strategy="no", save_strategy="no", report_to=[], seed=cfg.seed,
         dataloader_num_workers=0, disable_tqdm=True, remove_unused_columns=False, use_cpu=not cuda,
         bf16=resolve_precision(t.precision) == "bf16", torch_compile=compile_, dataloader_drop_last=True,
     )

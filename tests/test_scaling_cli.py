@@ -90,7 +90,8 @@ def test_finetune_checkpoints_and_plot(pre, tmp_path):
     fig = tmp_path / "fig.png"
     res = invoke(["plot", "--results", out, "--out", fig])
     assert fig.stat().st_size > 10_000
-    rows = list(csv.DictReader(open(fig.with_suffix(".csv"))))
+    with open(fig.with_suffix(".csv")) as fh:
+        rows = list(csv.DictReader(fh))
     assert len(rows) == 6 and {r["variant"] for r in rows} == {"encoder", "decoder-mask", "decoder-unmask"}
     assert {r["checkpoint"] for r in rows} == {"0", "3"} and all(r["n_seeds"] == "1" for r in rows)
 
@@ -126,3 +127,12 @@ def test_bad_pretrain_input(tmp_path):
     assert "fewer than one block of 32" in res.output
     res = invoke(["plot", "--results", tmp_path, "--out", tmp_path / "f.png"], code=2)
     assert "no finished checkpoint fine-tunes" in res.output
+
+
+def test_stop_and_resume(tmp_path):
+    base = ["pretrain", "--arch", "decoder", "--output", tmp_path, "--quiet", *sets(MICRO)]
+    assert "2 checkpoints" in invoke([*base, "--stop-after", "1"]).output
+    res = invoke(base, code=2)
+    assert "--resume" in res.output and "ckpt-001" in res.output
+    assert "4 checkpoints" in invoke([*base, "--resume"]).output
+    assert "complete" in invoke(base).output  # a finished run is reported, not redone

@@ -63,3 +63,26 @@ def test_missing_files_and_bad_specs(tmp_path):
         resolve_source("hub:")
     assert resolve_source("bookcorpus").hub_name == "bookcorpus/bookcorpus"
     assert resolve_source("hub:wikitext:wikitext-103-raw-v1").hub_config == "wikitext-103-raw-v1"
+
+
+def test_hub_corpus_fallback_and_offline_error(monkeypatch):
+    import datasets
+
+    calls = []
+
+    def fake_load(name, config=None, split=None, revision=None):
+        calls.append(revision)
+        if revision is None:
+            raise RuntimeError("Dataset scripts are no longer supported")
+        return datasets.Dataset.from_dict({"text": ["a line", "another"], "id": [0, 1]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    ds = load_texts(resolve_source("bookcorpus"))
+    assert calls == [None, "refs/convert/parquet"] and ds.column_names == ["text"] and len(ds) == 2
+
+    def offline(*a, **k):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match=r"bookcorpus/bookcorpus.*no network.*--corpus"):
+        load_texts(resolve_source("bookcorpus"))

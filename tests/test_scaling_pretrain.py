@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llm_unmask.errors import DataError, RunError
+from llm_unmask.errors import ConfigError, DataError, RunError
 from scaling.checkpoints import LOOP_STATE, list_checkpoints
 from scaling.config import load_pretrain_config
 from scaling.pretrain import pretrain
@@ -84,11 +84,11 @@ def test_complete_run_is_not_redone_and_partial_needs_resume(both, tmp_path):
     out, _ = both
     again = pretrain(micro("decoder"), out, progress=False)
     assert again.complete and len(again.checkpoints) == 7
+    with pytest.raises(ConfigError, match="different settings.*model.hidden_size"):
+        pretrain(micro("decoder", "model.hidden_size=16"), out, progress=False)
     pretrain(micro("decoder"), tmp_path, stop_after=1, progress=False)
     with pytest.raises(RunError, match="--resume"):
         pretrain(micro("decoder"), tmp_path, progress=False)
-    from llm_unmask.errors import ConfigError
-
     with pytest.raises(ConfigError, match="train.lr"):
         pretrain(micro("decoder", "train.lr=0.01"), tmp_path, resume=True, progress=False)
 
@@ -105,6 +105,9 @@ def test_resume_gives_identical_checkpoints(both, tmp_path):
     res = pretrain(micro("encoder"), tmp_path, resume=True, progress=False)
     assert res.complete
     ref, got = list_checkpoints(out / "encoder"), list_checkpoints(tmp_path / "encoder")
+    log_a = [json.loads(x)["step"] for x in (out / "encoder" / "train_log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(x)["step"] for x in (tmp_path / "encoder" / "train_log.jsonl").read_text().splitlines()]
+    assert log_a == log_b
     assert [c.index for c in got] == [c.index for c in ref]
     for a, b in zip(ref, got):
         wa, wb = weights(a.path), weights(b.path)
@@ -112,6 +115,27 @@ def test_resume_gives_identical_checkpoints(both, tmp_path):
         assert all(torch.equal(wa[k], wb[k]) for k in wa), a.path.name
         for key in ("step", "epoch_fraction", "tokens_seen", "training_loss"):
             assert a.meta[key] == b.meta[key], (a.path.name, key)
+
+
+def test_mlm_masking_is_15_percent_80_10_10(both):
+    from scaling.pretrain import BatchMaker, load_data
+
+    out, _ = both
+    cfg = micro("encoder")
+    _, tok, blocks = load_data(cfg, out)
+    torch.manual_seed(0)
+    batch = BatchMaker(blocks, "encoder", tok, 0.15)(list(range(len(blocks))))
+    orig = torch.from_numpy(blocks[list(range(len(blocks)))]["input_ids"]).long()
+    chosen = batch["labels"] != -100
+    special = torch.isin(orig, torch.tensor(tok.all_special_ids))
+    assert not (chosen & special).any() and torch.equal(batch["labels"][chosen], orig[chosen])
+    assert abs(chosen.sum() / (~special).sum() - 0.15) < 0.02
+    as_mask = (batch["input_ids"] == tok.mask_token_id) & chosen
+    kept = (batch["input_ids"] == orig) & chosen
+    assert abs(as_mask.sum() / chosen.sum() - 0.8) < 0.04 and abs(kept.sum() / chosen.sum() - 0.1) < 0.04
+    assert torch.equal(batch["input_ids"][~chosen], orig[~chosen])
+    clm = BatchMaker(blocks, "decoder", tok)([0, 1])
+    assert torch.equal(clm["labels"], clm["input_ids"])  # the model shifts labels itself
 
 
 def test_corpus_too_small_for_a_batch(tmp_path):
