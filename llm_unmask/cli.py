@@ -67,6 +67,7 @@ def setup_logging(verbose: bool) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()  # transformers resets its own logger level; this sticks
     except ImportError:
         pass
 

@@ -230,6 +230,11 @@ def set_dotted(data: dict, item: str, raw_string: bool = False) -> None:
             value = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str):  # YAML 1.1 reads 3e-3 as a string; a number is meant
+            try:
+                value = float(value)
+            except ValueError:
+                pass
     node = data
     parts = key.strip().split(".")
     for part in parts[:-1]:

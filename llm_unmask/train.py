@@ -37,7 +37,8 @@ def resolve_precision(precision: str) -> str:
 
 
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
-    return Accelerator(mixed_precision=resolve_precision(cfg.precision))
+    # cpu=True without CUDA lets `ACCELERATE`/torchrun multi-process CPU runs work without extra variables
+    return Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available())
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -18,25 +18,13 @@ $BIN/llm_unmask sweep --config tiny --task synthetic-right --unmask 0000,1000,01
   --seeds 120-121 --output "$OUT/llm_unmask" --quiet
 
 echo "== 2. report =="
-if $BIN/llm_unmask report --help >/dev/null 2>&1; then
-  $BIN/llm_unmask report --results "$OUT/llm_unmask" --out "$OUT/report"
-  cat "$OUT/report/table2.md" 2>/dev/null || true
-else
-  $BIN/python - "$OUT/llm_unmask" <<'PY'
-import sys
-from llm_unmask.runs import load_results
-df = load_results(sys.argv[1])
-print(df.groupby(["unmask", "split"])["f1"].agg(["mean", "std", "count"]).round(3).to_string())
-PY
-fi
+$BIN/llm_unmask report --results "$OUT/llm_unmask" --out "$OUT/report"
+cat "$OUT/report/table2.md"
 
 echo "== 3. scaling study (tiny) =="
-if $BIN/scaling --help >/dev/null 2>&1; then
-  $BIN/scaling pretrain --arch encoder --output "$OUT/pretrain"
-  $BIN/scaling pretrain --arch decoder --output "$OUT/pretrain"
-  $BIN/scaling finetune-checkpoints --pretrain-dir "$OUT/pretrain" --config tiny-finetune \
-    --variants encoder,decoder-mask,decoder-unmask --tasks synthetic-right --seeds 120-121 \
-    --checkpoints 0,10,25,50 --output "$OUT/scaling_runs"
-  $BIN/scaling plot --results "$OUT/scaling_runs" --out "$OUT/figure2.png"
-fi
+$BIN/scaling pretrain --arch encoder --output "$OUT/scaling/pretrain"
+$BIN/scaling pretrain --arch decoder --output "$OUT/scaling/pretrain"
+$BIN/scaling finetune-checkpoints --pretrain-dir "$OUT/scaling/pretrain" --checkpoints 0,10,25,50 \
+  --seeds 120-121 --output "$OUT/scaling/finetune"
+$BIN/scaling plot --results "$OUT/scaling/finetune" --out "$OUT/scaling/figure2.png"
 echo "done: results in $OUT/"

@@ -28,6 +28,7 @@ def test_paper_defaults():
 
 
 def test_set_overrides_and_hash():
+    assert load_config(None, ["train.lr=3e-3"]).train.lr == 3e-3
     a = load_config(None, ["train.max_steps=50", "model.lora.target_modules=[query,value]"])
     assert a.train.max_steps == 50 and a.model.lora.target_modules == ["query", "value"]
     b = load_config(None, ["train.max_steps=51"])
