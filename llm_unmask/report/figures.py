@@ -53,8 +53,9 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
                 std = [float(part.at[c, "std"]) if c in part.index else math.nan for c in order]
                 short = [c in part.index and 0 < part.at[c, "n"] < part.at[c, "n_expected"] for c in order]
                 any_short |= any(short)
-                lo = [m - s if not math.isnan(s) else m for m, s in zip(mean, std)]
-                hi = [m + s if not math.isnan(s) else m for m, s in zip(mean, std)]
+                # F1 lives in [0, 1]: clip the ±1 sd band there instead of drawing impossible scores
+                lo = [max(0.0, m - s) if not math.isnan(s) else m for m, s in zip(mean, std)]
+                hi = [min(1.0, m + s) if not math.isnan(s) else m for m, s in zip(mean, std)]
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.18, linewidth=0)
                 ax.plot(xs, mean, color=color, linewidth=1.4, label=label)
                 full = [(x, m) for x, m, s in zip(xs, mean, short) if not s and not math.isnan(m)]
@@ -64,7 +65,8 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
                 for x, m, sd in zip(xs, mean, std):  # a point without neighbours has no band: show its sd as a bar
                     lonely = all(k < 0 or k >= len(mean) or math.isnan(mean[k]) for k in (x - 1, x + 1))
                     if lonely and not (math.isnan(m) or math.isnan(sd)):
-                        ax.errorbar([x], [m], yerr=[sd], color=color, capsize=2.5, linewidth=1, alpha=0.7)
+                        err = [[m - max(0.0, m - sd)], [min(1.0, m + sd) - m]]
+                        ax.errorbar([x], [m], yerr=err, color=color, capsize=2.5, linewidth=1, alpha=0.7)
                 if part_pts:
                     ax.plot(*zip(*part_pts), linestyle="none", marker=marker, markersize=5, color=color,
                             markerfacecolor="white")
@@ -73,6 +75,8 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
             ax.set_xticklabels(order[::step], rotation=90, fontfamily="monospace",
                                fontsize=8 if len(order) <= 16 else 6)
             ax.set_xlim(-0.5, len(order) - 0.5)
+            bottom, top = ax.get_ylim()
+            ax.set_ylim(max(bottom, -0.02), min(top, 1.02))
             ax.grid(axis="y", color="0.9", linewidth=0.8)
             ax.grid(axis="x", color="0.95", linewidth=0.6)
             ax.set_axisbelow(True)
