@@ -20,4 +20,4 @@ def __getattr__(name):  # keep `import llm_unmask` light; load torch-heavy modul
     raise AttributeError(name)
 
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)  # noqa: PLE0605

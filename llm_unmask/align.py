@@ -7,8 +7,8 @@ treated alike. The label goes to the word's first piece; other pieces and specia
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 

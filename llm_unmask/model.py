@@ -57,7 +57,7 @@ def want_4bit(cfg: ModelConfig) -> bool:
         import bitsandbytes  # noqa: F401
     except ImportError:
         if cfg.quantization == "4bit":
-            raise ConfigError("model.quantization=4bit needs bitsandbytes: pip install 'looking-right[gpu]'")
+            raise ConfigError("model.quantization=4bit needs bitsandbytes: pip install 'looking-right[gpu]'") from None
         log.warning("bitsandbytes is not installed: no 4-bit quantization (pip install 'looking-right[gpu]')")
         return False
     return True

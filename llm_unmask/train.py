@@ -44,7 +44,7 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW (paper: betas 0.9/0.95, eps 1e-5, wd 0.1); no decay on biases and norms, as HF Trainer does."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -86,8 +86,14 @@ def ours(args, task, model_dir, labels):
 
 
 def plain_hf(args, task, model_dir, labels):
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     tok = AutoTokenizer.from_pretrained(model_dir, add_prefix_space=True)
     if tok.pad_token is None:

@@ -12,6 +12,5 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def corpus_texts():
     """A small English-ish corpus for training offline tokenizers in tests."""
-    words = ("the cat sat on a mat while Kelvar reported quarterly earnings and Brandor smiled at "
-             "the river which flooded after the storm in Lisbon ; unbelievably , tokenization works .").split()
+    words = ["the", "cat", "sat", "on", "a", "mat", "while", "Kelvar", "reported", "quarterly", "earnings", "and", "Brandor", "smiled", "at", "the", "river", "which", "flooded", "after", "the", "storm", "in", "Lisbon", ";", "unbelievably", ",", "tokenization", "works", "."]
     return [" ".join(words[i:] + words[:i]) for i in range(len(words))]

@@ -1,7 +1,6 @@
 """End-to-end CPU smoke tests of every llm_unmask command, and their one-line errors."""
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

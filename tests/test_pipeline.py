@@ -1,16 +1,15 @@
 """End-to-end runs on tiny random models: run dirs, resumption, sweeps, shards, locks, base-model reuse."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from llm_unmask.config import load_config
+from llm_unmask.errors import ConfigError
 from llm_unmask.pipeline import SweepRunner, run_sl
 from llm_unmask.runs import Lock, is_complete, load_results, run_id
-from llm_unmask.sweep import Job, parse_codes, parse_seeds, parse_shard, run_jobs, shard_jobs, sl_jobs
-from llm_unmask.errors import ConfigError
+from llm_unmask.sweep import parse_codes, parse_seeds, parse_shard, run_jobs, shard_jobs, sl_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.options.n_train=48", "data.options.n_validation=16", "data.options.n_test=16",
@@ -113,9 +112,9 @@ def _local_pretrained(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
+    from llm_unmask.tasks import load_task
     from llm_unmask.tiny import tiny_config
     from llm_unmask.tokenization import train_tokenizer
-    from llm_unmask.tasks import load_task
 
     task = load_task("synthetic-right", n_train=48, n_validation=16, n_test=16)
     tok = train_tokenizer([" ".join(s.tokens) for s in task.splits["train"]], vocab_size=300)
@@ -172,7 +171,7 @@ def test_predict_with_saved_adapter_matches_run_predictions(tmp_path):
     assert "adapter_config.json" in saved and not any(n.startswith("model") and n.endswith(".safetensors")
                                                       for n in saved)
     conll = (run / "predictions" / "test.conll").read_text()
-    gold, pred = read_predictions(run / "predictions" / "test.conll")
+    _gold, pred = read_predictions(run / "predictions" / "test.conll")
     inp = tmp_path / "in.conll"
     inp.write_text("\n\n".join("\n".join(l.split()[0] for l in block.splitlines())
                                for block in conll.strip().split("\n\n")) + "\n")
