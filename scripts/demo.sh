@@ -15,7 +15,7 @@ BIN=.venv/bin
 
 echo "== 1. layer-group unmasking sweep (tiny random Llama, synthetic-right) =="
 $BIN/llm_unmask sweep --config tiny --task synthetic-right --unmask 0000,1000,0100,0010,0001,1111 \
-  --seeds 120-121 --output "$OUT/llm_unmask" --quiet
+  --seeds 120-122 --output "$OUT/llm_unmask" --quiet
 
 echo "== 2. report =="
 $BIN/llm_unmask report --results "$OUT/llm_unmask" --out "$OUT/report"
