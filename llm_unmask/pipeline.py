@@ -94,34 +94,61 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     if is_complete(final):
         log.info("skip %s (already complete)", rid)
         return final
-    lock = Lock.acquire(Path(output) / ".locks" / rid)
-    if lock is None:
+    dist = _distributed()
+    # Under `accelerate launch` every process runs this function for the same run: the main process owns the
+    # run directory (lock, logs, evaluation, files); the others only train alongside it.
+    main_proc = dist is None or dist.is_main_process
+    # (a multi-process launch is one worker: its processes share the run, so no lock between them)
+    lock = Lock.acquire(Path(output) / ".locks" / rid) if dist is None else None
+    if dist is None and lock is None:
         log.info("skip %s (another worker holds its lock)", rid)
         return final
     tmp = Path(output) / f"{rid}.tmp"
     try:
-        if not _resumable(tmp, cfg):
-            shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True, exist_ok=True)
-        handler = _setup_file_log(tmp / "train.log")
+        if main_proc:
+            if not _resumable(tmp, cfg):
+                shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True, exist_ok=True)
+        if dist is not None:
+            dist.wait_for_everyone()
+        handler = _setup_file_log(tmp / "train.log") if main_proc else None
         try:
-            if not _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {}, stop_after):
+            if not _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {}, stop_after,
+                        main_proc):
                 return tmp
         except LookingRightError as exc:  # a user mistake: one line, no traceback
             log.error("run %s failed: %s", rid, exc)
-            atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+            if main_proc:
+                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
             raise
         except Exception as exc:
             log.exception("run %s failed", rid)
-            atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+            if main_proc:
+                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
             raise
         finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
-        atomic_replace_dir(tmp, final)
+            if handler is not None:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+        if main_proc:
+            atomic_replace_dir(tmp, final)
+        if dist is not None:
+            dist.wait_for_everyone()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     return final
+
+
+def _distributed():
+    """The accelerate process state when launched with several processes, else None."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 STATE = "state.pt"
@@ -167,8 +194,9 @@ def _load_state(path: Path, model, loop: TrainLoop) -> None:
     log.info("resumed from %s at update %d", path, loop.state.step)
 
 
-def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after=None) -> bool:
-    atomic_write_text(out / "config.yaml", dump_yaml(cfg))
+def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after=None, main_proc=True) -> bool:
+    if main_proc:
+        atomic_write_text(out / "config.yaml", dump_yaml(cfg))
     task = task or (prepared.task if prepared else load_task_for(cfg))
     for note in task.notes:
         log.info("data: %s", note)
@@ -204,10 +232,13 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     state = loop.run(callback=checkpoint, stop_at=stop_after)
     train_seconds = loop.elapsed()
     if state.step < loop.total_steps:
-        _save_state(out / STATE, inner, loop)
+        if main_proc:
+            _save_state(out / STATE, inner, loop)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
         return False
     model = inner
+    if not main_proc:
+        return True  # evaluation and files belong to the main process
     splits = {}
     for split in cfg.eval_splits:
         if split not in prep.encoded:
