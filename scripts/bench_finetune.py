@@ -61,6 +61,8 @@ def ours(args, task, model_dir, labels):
             "train.log_every=1000", f"train.length_bucketing={str(args.bucketing).lower()}"]
     if args.shape == "tiny":
         sets += ["model.lora.enabled=false", "model.quantization=none", "train.precision=fp32"]
+    elif args.shape == "smollm2":  # a real small pretrained model: LoRA without quantization
+        sets += ["model.quantization=none", "train.precision=fp32"]
     else:
         sets += ["train.gradient_checkpointing=true", "train.optimizer=paged_adamw_8bit"]
     if args.unmask:
@@ -68,7 +70,9 @@ def ours(args, task, model_dir, labels):
     cfg = load_config(None, sets)
     built = build_model(cfg.model, labels, seed=0)
     if cfg.train.gradient_checkpointing:
-        built.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        from llm_unmask.model import enable_checkpointing
+
+        enable_checkpointing(built.model)
     enc = encode(built.tokenizer, task.splits["train"], {l: i for i, l in enumerate(labels)}, 128)
     pad = built.tokenizer.pad_token_id
     loop = TrainLoop(built.model, cfg.train, n_examples=len(enc), seed=0, progress=False,
@@ -116,10 +120,11 @@ def plain_hf(args, task, model_dir, labels):
                                                        bnb_4bit_compute_dtype=torch.bfloat16)
     model = AutoModelForTokenClassification.from_pretrained(model_dir, **kw)
     model.config.pad_token_id = tok.pad_token_id
-    if args.shape == "7b":
+    if args.shape in ("7b", "smollm2"):
         from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model)
+        if args.shape == "7b":
+            model = prepare_model_for_kbit_training(model)
         model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, r=64, lora_alpha=16,
                                                  lora_dropout=0.1, target_modules=["q_proj", "v_proj"]))
     marks = {"tokens": 0}
