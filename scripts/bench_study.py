@@ -118,6 +118,9 @@ def bench_smollm2(args):
     labels = list(task.labels)
     with tempfile.TemporaryDirectory() as d:
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        model.hf_quantizer = None  # GGUF weights are already de-quantized to fp32: save them as plain weights
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         model.save_pretrained(d)
         load_tokenizer(gguf.parent, gguf.name).save_pretrained(d)
         del model
@@ -147,7 +150,9 @@ def main():
 
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads"
     pre_tps, n68 = bench_pretrain(args)
+    print(f"(a) pre-training 68M: {pre_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
     ft_tps = bench_checkpoint_finetune(args)
+    print(f"(b) checkpoint fine-tune 68M: {ft_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
     (ours_tps, ours_mem), (hf_tps, hf_mem), task = bench_smollm2(args)
     if torch.cuda.is_available():
         import bench_finetune as bf
