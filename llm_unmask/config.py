@@ -174,17 +174,20 @@ def _check_types(obj, prefix: str = "") -> None:
 
 
 
+def read_yaml(path: str | Path):
+    """A config file's contents (``{}`` when empty); missing files and YAML errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}".replace("\n", " ")) from exc
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Defaults <- YAML file <- ``key=value`` overrides (values parsed as YAML, so 1e-4, true, [a,b] work)."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    data = read_yaml(path) if path is not None else {}
     for item in overrides:
         set_dotted(data, item, raw_string=_is_string_field(RunConfig, item.split("=", 1)[0].strip()))
     cfg = _from_dict(RunConfig, data)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from llm_unmask.config import RunConfig, TrainConfig, _check_types, _from_dict, set_dotted
+from llm_unmask.config import RunConfig, TrainConfig, _check_types, _from_dict, read_yaml, set_dotted
 from llm_unmask.errors import ConfigError
 
 ARCHS = ("encoder", "decoder")
@@ -133,15 +133,9 @@ def load_pretrain_config(path: str | Path | None = None, overrides=()) -> Pretra
     """Defaults <- YAML file <- ``key=value`` overrides (e.g. ``train.max_steps=20``, ``model.hidden_size=64``)."""
     data: dict = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}".replace("\n", " ")) from exc
+        data = read_yaml(path)
         if not isinstance(data, dict):
-            raise ConfigError(f"{p}: a scaling config must be a mapping of sections")
+            raise ConfigError(f"{Path(path)}: a scaling config must be a mapping of sections")
     for item in overrides:
         set_dotted(data, item)
     return pretrain_from_dict(data)
