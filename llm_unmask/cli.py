@@ -242,8 +242,13 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
             click.echo(f"{'done' if is_complete(Path(output) / job.name) else 'todo'}  {job.name}")
         return
     result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
-    click.echo(f"sweep: {len(result.done)} run, {len(result.skipped)} skipped (complete or locked), "
-               f"{len(result.failed)} failed")
+    finish_sweep("sweep", result)
+
+
+def finish_sweep(command: str, result, skipped_means: str = "complete or locked", suffix: str = "") -> None:
+    """The closing summary every sweep-like command prints; exit code 1 when any run failed."""
+    click.echo(f"{command}: {len(result.done)} run, {len(result.skipped)} skipped ({skipped_means}), "
+               f"{len(result.failed)} failed{suffix}")
     for name, err in result.failed:
         click.echo(f"  FAILED {name}: {err}", err=True)
     if result.failed:

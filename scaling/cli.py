@@ -6,12 +6,11 @@ finetune-tiny) and repeatable ``--set key=value`` overrides.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from llm_unmask.cli import friendly_errors, resolve_config
+from llm_unmask.cli import finish_sweep, friendly_errors, resolve_config
 from llm_unmask.cli import setup_logging as _setup_logging
 
 DEFAULT_PRETRAIN = "runs/scaling/pretrain"
@@ -179,12 +178,7 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
         return
     result = finetune_checkpoints(base, dirs, output, variants=var_list, tasks=task_list, seeds=seed_list,
                                   checkpoints=checkpoints, shard=sh, progress=not quiet)
-    click.echo(f"finetune-checkpoints: {len(result.done)} run, {len(result.skipped)} skipped (complete or locked), "
-               f"{len(result.failed)} failed; results in {output}")
-    for name, err in result.failed:
-        click.echo(f"  FAILED {name}: {err}", err=True)
-    if result.failed:
-        sys.exit(1)
+    finish_sweep("finetune-checkpoints", result, suffix=f"; results in {output}")
 
 
 def _finetune_config(config, overrides, dirs):

@@ -6,7 +6,6 @@ configs/baselines/roberta-base.yaml`` fine-tunes any Hugging Face encoder with t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -43,7 +42,7 @@ def _echo_run(path: Path) -> None:
 
 
 def register(main: click.Group) -> None:
-    from ..cli import friendly_errors, model_options, setup_logging
+    from ..cli import finish_sweep, friendly_errors, model_options, setup_logging
 
     @main.command("it-train")
     @model_options
@@ -92,12 +91,7 @@ def register(main: click.Group) -> None:
                           parse_shard(shard))
         for name in result.done:
             _echo_run(Path(output) / name)
-        click.echo(f"it-train: {len(result.done)} run, {len(result.skipped)} skipped (complete, trained "
-                   f"or locked), {len(result.failed)} failed")
-        for name, err in result.failed:
-            click.echo(f"  FAILED {name}: {err}", err=True)
-        if result.failed:
-            sys.exit(1)
+        finish_sweep("it-train", result, skipped_means="complete, trained or locked")
 
     @main.command("it-eval")
     @click.option("--run", "run_dirs", required=True, multiple=True, type=click.Path(file_okay=False),
