@@ -220,13 +220,17 @@ def _print_run(path: Path) -> None:
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes on this machine sharing the sweep (several small runs per GPU; "
+                   "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
-              seeds, shard, dry_run):
+              seeds, shard, dry_run, workers):
     """Every (task, unmask config, seed) run; resumable and shardable.
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
-    scripts/slurm_sweep.sh) share one --output folder without clobbering each other.
+    scripts/slurm_sweep.sh) share one --output folder without clobbering each other; --workers N
+    starts N such workers here (small models: several runs at once keep a GPU busy).
     """
     from .pipeline import SweepRunner
     from .runs import is_complete
@@ -241,8 +245,33 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
         for job in shard_jobs(jobs, sh):
             click.echo(f"{'done' if is_complete(Path(output) / job.name) else 'todo'}  {job.name}")
         return
+    if workers != 1:
+        mine = shard_jobs(jobs, sh)
+        spread_sweep(workers, "sweep", Path(output), [Path(output) / j.name for j in mine], quiet)
+        return
     result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
     finish_sweep("sweep", result)
+
+
+def spread_sweep(workers: int, command: str, output: Path, run_dirs: list[Path], quiet: bool,
+                 module: str = "llm_unmask.cli") -> None:
+    """Run this very command in ``workers`` processes (``llm_unmask.workers``) and summarise."""
+    from .runs import is_complete
+    from .workers import run_workers, strip_option
+
+    def done() -> int:
+        return sum(is_complete(d) for d in run_dirs)
+
+    before = done()
+    failed_workers = run_workers(workers, strip_option(sys.argv[1:], "--workers"), output, done, len(run_dirs),
+                                 module=module, progress=not quiet)
+    missing = [d.name for d in run_dirs if not is_complete(d)]
+    click.echo(f"{command}: {done() - before} run by {workers} workers, {before} already complete, "
+               f"{len(missing)} missing")
+    for name in missing:
+        click.echo(f"  MISSING {name}", err=True)
+    if missing or failed_workers:
+        sys.exit(1)
 
 
 def finish_sweep(command: str, result, skipped_means: str = "complete or locked", suffix: str = "") -> None:
