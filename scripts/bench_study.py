@@ -76,7 +76,9 @@ def conll_sentences(args, n: int):
     return task, name
 
 
-def bench_checkpoint_finetune(args) -> float:
+def bench_checkpoint_finetune(args) -> tuple[float, float | None]:
+    """Ours (decoder-unmask) and the plain HF Trainer on the stock RobertaForTokenClassification (a decoder
+    config, so causal: the stock classes cannot unmask; the mask does not change the step's cost)."""
     from transformers import RobertaForTokenClassification
 
     from llm_unmask.align import encode
@@ -99,10 +101,24 @@ def bench_checkpoint_finetune(args) -> float:
     apply_unmask(model, "all")
     enc = encode(tok, sents, {l: i for i, l in enumerate(task.labels)}, 128)
     tcfg = TrainConfig(batch_size=16, max_steps=args.steps, grad_accum=1, log_every=10**6)
-    loop = TrainLoop(model, tcfg, n_examples=len(enc), seed=0, progress=False,
-                     make_batch=lambda idx: collate([enc.input_ids[i] for i in idx], [enc.labels[i] for i in idx],
-                                                    tok.pad_token_id))
-    return tokens_per_second(loop, args.warmup)
+    if torch.cuda.is_available():
+        tcfg.precision = "auto"
+    with tempfile.TemporaryDirectory() as d:  # the same initial weights for the HF path
+        model.save_pretrained(d)
+        tok.save_pretrained(d)
+        loop = TrainLoop(model, tcfg, n_examples=len(enc), seed=0, progress=False,
+                         make_batch=lambda idx: collate([enc.input_ids[i] for i in idx],
+                                                        [enc.labels[i] for i in idx], tok.pad_token_id))
+        ours = tokens_per_second(loop, args.warmup)
+        del model, loop
+        hf = None
+        if not args.no_hf:
+            import bench_finetune as bf
+
+            task.splits["train"] = sents
+            hf, _ = bf.plain_hf(SimpleNamespace(shape="68m", steps=args.steps, warmup=args.warmup, batch=16),
+                                task, d, list(task.labels))
+    return ours, hf
 
 
 def bench_smollm2(args):
@@ -146,15 +162,39 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--sentences", type=int, default=600)
     ap.add_argument("--pretrain-batch", type=int, default=64 if torch.cuda.is_available() else 2)
+    ap.add_argument("--parts", default="a,b,c,7b", help="what to measure here (comma list of a, b, c, 7b)")
+    ap.add_argument("--rate", action="append", default=[], metavar="PART=TOKENS_PER_S",
+                    help="a rate measured elsewhere for a part not measured here, e.g. a=350000 "
+                         "(bench_pretrain.py) or 7b=4000 (bench_finetune.py --shape 7b)")
+    ap.add_argument("--no-hf", action="store_true", help="skip the plain HF comparison of (b)")
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    given = {}
+    for item in args.rate:
+        k, _, v = item.partition("=")
+        given[k.strip()] = float(v)
 
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads"
-    pre_tps, n68 = bench_pretrain(args)
-    print(f"(a) pre-training 68M: {pre_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
-    ft_tps = bench_checkpoint_finetune(args)
-    print(f"(b) checkpoint fine-tune 68M: {ft_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
-    (ours_tps, ours_mem), (hf_tps, hf_mem), task = bench_smollm2(args)
-    if torch.cuda.is_available():
+    n68 = 68e6
+    if "a" in parts:
+        pre_tps, n68 = bench_pretrain(args)
+        print(f"(a) pre-training 68M: {pre_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
+    else:
+        pre_tps = given["a"]
+    ft_hf = None
+    if "b" in parts:
+        ft_tps, ft_hf = bench_checkpoint_finetune(args)
+        print(f"(b) checkpoint fine-tune 68M: {ft_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
+    else:
+        ft_tps = given["b"]
+    ours_tps = hf_tps = None
+    if "c" in parts:
+        (ours_tps, ours_mem), (hf_tps, hf_mem), task = bench_smollm2(args)
+    else:
+        ours_tps = given.get("c")
+    if "7b" not in parts and "7b" in given:
+        llm_tps, llm_note = given["7b"], "measured (bench_finetune.py --shape 7b)"
+    elif torch.cuda.is_available() and "7b" in parts:
         import bench_finetune as bf
 
         full, _ = conll_sentences(args, 2000)
@@ -181,10 +221,14 @@ def main():
          llm_tps, llm_note),
     ]
     print(f"device: {dev}")
-    print(f"(a) pre-training 68M ({n68 / 1e6:.1f}M params): {pre_tps:,.0f} tokens/s")
-    print(f"(b) checkpoint fine-tune 68M, decoder-unmask: {ft_tps:,.0f} tokens/s")
-    print(f"(c) SmolLM2-135M LoRA, unmask 1111: ours {ours_tps:,.0f} vs plain HF Trainer {hf_tps:,.0f} tokens/s "
-          f"-> {ours_tps / hf_tps:.2f}x  (peak memory {ours_mem / 2**20:,.0f} vs {hf_mem / 2**20:,.0f} MiB)")
+    print(f"(a) pre-training 68M ({n68 / 1e6:.1f}M params): {pre_tps:,.0f} tokens/s"
+          + ("" if "a" in parts else " (given)"))
+    print(f"(b) checkpoint fine-tune 68M, decoder-unmask: {ft_tps:,.0f} tokens/s"
+          + (f" vs plain HF Trainer (stock causal RobertaForTokenClassification) {ft_hf:,.0f} -> "
+             f"{ft_tps / ft_hf:.2f}x" if ft_hf else ""))
+    if hf_tps:
+        print(f"(c) SmolLM2-135M LoRA, unmask 1111: ours {ours_tps:,.0f} vs plain HF Trainer {hf_tps:,.0f} tokens/s "
+              f"-> {ours_tps / hf_tps:.2f}x  (peak memory {ours_mem / 2**20:,.0f} vs {hf_mem / 2**20:,.0f} MiB)")
     print()
     print(f"{'part of the study':70s} {'tokens':>10s} {'tokens/s':>10s} {'device-hours':>13s}")
     hours = []
