@@ -7,6 +7,7 @@ we only choose how the base is loaded (Hub, local, GGUF, tiny random), quantized
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,20 @@ def model_label(cfg: ModelConfig) -> str:
     name = cfg.name or "model"
     base = Path(cfg.gguf_file).stem if cfg.gguf_file else Path(str(name).rstrip("/")).name
     return base.replace("/", "_")
+
+
+def qlora_load_kwargs() -> dict:
+    """``from_pretrained`` arguments for the paper's 4-bit base weights (NF4, double quantization, bf16 compute).
+
+    bitsandbytes quantizes while loading onto the GPU; loaded on the CPU, the Linear4bit layers stay
+    unquantized and the first forward fails ("quantization state not initialized"), hence the device map:
+    one process per GPU, this process's local rank (torchrun/accelerate set LOCAL_RANK)."""
+    from transformers import BitsAndBytesConfig
+
+    return {"quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16),
+            "dtype": torch.bfloat16, "device_map": {"": int(os.environ.get("LOCAL_RANK", 0))}}
 
 
 def want_4bit(cfg: ModelConfig) -> bool:
@@ -138,13 +153,7 @@ def build_model(
         config.classifier_dropout = cfg.head_dropout
         kwargs = dict(config=config, attn_implementation=cfg.attn_implementation, **gguf)
         if quantized:
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16,
-            )
-            kwargs["dtype"] = torch.bfloat16
+            kwargs.update(qlora_load_kwargs())
         else:
             kwargs["dtype"] = torch.float32
         with torch.random.fork_rng():

@@ -283,6 +283,17 @@ def save_model(model, tokenizer, path: Path) -> None:
     atomic_replace_dir(tmp, path)
 
 
+def _release_cached_memory() -> None:
+    """Hand the finished run's cached GPU blocks back, so workers sharing the GPU (--workers) can use them."""
+    import gc
+
+    import torch
+
+    if torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 class SweepRunner:
     """Runs sweep jobs in one process, loading each task once and (for LoRA runs of a pretrained model)
     the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
@@ -317,6 +328,7 @@ class SweepRunner:
                           progress=self.progress, run_name=job.name)
         finally:
             self._strip_adapters(built)
+            _release_cached_memory()
 
     def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
         import copy

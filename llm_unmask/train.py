@@ -12,7 +12,7 @@ import random
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from accelerate import Accelerator
@@ -79,8 +79,25 @@ class LoopState:
     epoch: int = 0
     updates_per_epoch: int = 1
     tokens_seen: int = 0
-    loss: float = float("nan")
     seconds: float = 0.0
+    _loss: float | torch.Tensor = field(default=float("nan"), repr=False)
+
+    @property
+    def loss(self) -> float:
+        """Mean loss of the last update. Reading it waits for the GPU (a host sync), so the loop itself only
+        reads it when it logs: syncing every step would stall small models' steps on the CPU."""
+        if isinstance(self._loss, torch.Tensor):
+            self._loss = float(self._loss)
+        return self._loss
+
+    @loss.setter
+    def loss(self, value: float | torch.Tensor) -> None:
+        self._loss = value
+
+    @property
+    def loss_tensor(self) -> torch.Tensor:
+        """The last update's loss without a host sync (for callbacks that sum losses)."""
+        return self._loss if isinstance(self._loss, torch.Tensor) else torch.tensor(self._loss)
 
     @property
     def epoch_fraction(self) -> float:
@@ -153,9 +170,12 @@ class TrainLoop:
 
     # --- the loop --------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
-        rank, world = self.acc.process_index, self.acc.num_processes
-        return batches[rank::world][: self.micro_per_epoch]
+        """This process's micro-batches of ``epoch`` (computed once per epoch, not once per step)."""
+        if getattr(self, "_batches_epoch", None) != epoch:
+            batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
+            rank, world = self.acc.process_index, self.acc.num_processes
+            self._batches, self._batches_epoch = batches[rank::world][: self.micro_per_epoch], epoch
+        return self._batches
 
     def run(self, callback: Callable[[LoopState], None] | None = None,
             stop_at: int | None = None) -> LoopState:
@@ -173,14 +193,17 @@ class TrainLoop:
             micro = self._epoch_batches(epoch)[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
             total_loss, n_tok = 0.0, 0
             for j, indices in enumerate(micro):
-                batch = {key: v.to(acc.device) for key, v in self.make_batch(indices).items()}
+                cpu_batch = self.make_batch(indices)
+                # counted on the CPU copy: no host sync (the loop syncs only when it logs)
+                mask = cpu_batch.get("attention_mask")
+                n_tok += int(mask.sum()) if mask is not None else cpu_batch["input_ids"].numel()
+                batch = {key: v.to(acc.device, non_blocking=True) for key, v in cpu_batch.items()}
                 last = j == len(micro) - 1
                 ctx = acc.no_sync(self.model) if (not last and acc.num_processes > 1) else _null()
                 with ctx, acc.autocast():
                     loss = self.model(**batch).loss
                     acc.backward(loss / len(micro))
-                total_loss += float(loss.detach()) / len(micro)
-                n_tok += int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()
+                total_loss = total_loss + loss.detach() / len(micro)
             if cfg.max_grad_norm:
                 acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
             self.optimizer.step()

@@ -57,9 +57,15 @@ def run_workers(n: int, argv: Sequence[str], output: Path, count_done: Callable[
     logs = Path(output) / LOG_DIR
     logs.mkdir(parents=True, exist_ok=True)
     gpus = visible_gpus()
+    # n processes x torch's default of one thread per core oversubscribes the CPU many times over, and a small
+    # model's GPU step waits on its CPU thread: give each worker its share of the cores.
+    threads = str(max(1, (os.cpu_count() or 1) // n))
     procs = []
     for k in range(n):
         env = dict(os.environ, TQDM_DISABLE="1", LOOKING_RIGHT_WORKER=str(k))
+        env.setdefault("OMP_NUM_THREADS", threads)
+        # less fragmentation when several processes share one GPU's memory
+        env.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
         if len(gpus) > 1:
             env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
         fh = open(logs / f"worker-{k}.log", "a")  # noqa: SIM115 - closed below, after the worker ends

@@ -340,7 +340,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
     logfile = arch_dir / ck.TRAIN_LOG
 
     def callback(st) -> None:
-        window["loss"] += st.loss
+        window["loss"] += st.loss_tensor  # summed on the device; read (synced) only when written out
         window["n"] += 1
         if acc.is_main_process and (st.step % max(1, cfg.train.log_every) == 0 or st.step in index_of):
             seconds = max(time.perf_counter() - window["t"], 1e-9)
@@ -359,7 +359,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             tokens = st.tokens_seen - window["tokens"]
             totals["seconds"] += seconds
             totals["tokens"] += tokens
-            meta = meta_for(idx, st, window["loss"] / max(window["n"], 1))
+            meta = meta_for(idx, st, float(window["loss"]) / max(window["n"], 1))
             _save_checkpoint(arch_dir, idx, model, tok, meta, loop, acc, cfg.keep_loop_state)
             tps = tokens / max(seconds, 1e-9)
             util = mfu(n_params, tps, peak, acc.num_processes)

@@ -147,6 +147,8 @@ def plain_hf(args, task, model_dir, labels):
         kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                        bnb_4bit_use_double_quant=True,
                                                        bnb_4bit_compute_dtype=torch.bfloat16)
+    if args.shape == "7b" and torch.cuda.is_available():
+        kw["device_map"] = {"": 0}  # bitsandbytes quantizes while loading onto the GPU, not on the CPU
     model = AutoModelForTokenClassification.from_pretrained(model_dir, **kw)
     model.config.pad_token_id = tok.pad_token_id
     if args.shape in ("7b", "smollm2"):

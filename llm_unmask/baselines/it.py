@@ -86,14 +86,6 @@ def resolve_it_config(cfg: RunConfig) -> RunConfig:
 # ----------------------------------------------------------------------------------------- model
 
 
-def _bnb_kwargs() -> dict:
-    from transformers import BitsAndBytesConfig
-
-    return {"quantization_config": BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16), "dtype": torch.bfloat16}
-
-
 def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = None, max_positions: int = 0):
     """The base causal LM (Hub, local, GGUF or tiny random), 4-bit on CUDA; LoRA on top when enabled.
 
@@ -103,7 +95,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
     """
     from transformers import AutoModelForCausalLM
 
-    from ..model import _is_decoder, resolve_gguf, want_4bit
+    from ..model import _is_decoder, qlora_load_kwargs, resolve_gguf, want_4bit
 
     mcfg = resolve_gguf(copy.deepcopy(mcfg))
     quantized = want_4bit(mcfg)
@@ -132,7 +124,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
         kwargs: dict = {"attn_implementation": mcfg.attn_implementation}
         if mcfg.gguf_file:
             kwargs["gguf_file"] = mcfg.gguf_file
-        kwargs.update(_bnb_kwargs() if quantized else {"dtype": torch.float32})
+        kwargs.update(qlora_load_kwargs() if quantized else {"dtype": torch.float32})
         model = AutoModelForCausalLM.from_pretrained(str(mcfg.name), **kwargs)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
