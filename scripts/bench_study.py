@@ -98,27 +98,38 @@ def bench_checkpoint_finetune(args) -> tuple[float, float | None]:
     config.num_labels = len(task.labels)
     torch.manual_seed(0)
     model = RobertaForTokenClassification(config)
-    apply_unmask(model, "all")
     enc = encode(tok, sents, {l: i for i, l in enumerate(task.labels)}, 128)
     tcfg = TrainConfig(batch_size=16, max_steps=args.steps, grad_accum=1, log_every=10**6)
     if torch.cuda.is_available():
         tcfg.precision = "auto"
-    with tempfile.TemporaryDirectory() as d:  # the same initial weights for the HF path
-        model.save_pretrained(d)
-        tok.save_pretrained(d)
-        loop = TrainLoop(model, tcfg, n_examples=len(enc), seed=0, progress=False,
+    task.splits["train"] = sents
+
+    def ours(d):
+        m = RobertaForTokenClassification.from_pretrained(d)
+        apply_unmask(m, "all")
+        loop = TrainLoop(m, tcfg, n_examples=len(enc), seed=0, progress=False,
                          make_batch=lambda idx: collate([enc.input_ids[i] for i in idx],
                                                         [enc.labels[i] for i in idx], tok.pad_token_id))
-        ours = tokens_per_second(loop, args.warmup)
-        del model, loop
-        hf = None
-        if not args.no_hf:
-            import bench_finetune as bf
+        return tokens_per_second(loop, args.warmup)
 
-            task.splits["train"] = sents
-            hf, _ = bf.plain_hf(SimpleNamespace(shape="68m", steps=args.steps, warmup=args.warmup, batch=16),
-                                task, d, list(task.labels))
-    return ours, hf
+    def hf(d):
+        import bench_finetune as bf
+
+        return bf.plain_hf(SimpleNamespace(shape="68m", steps=args.steps, warmup=args.warmup, batch=16),
+                           task, d, list(task.labels))[0]
+
+    best = {"ours": 0.0, "hf": 0.0}
+    with tempfile.TemporaryDirectory() as d:  # the same initial weights for both paths
+        model.save_pretrained(d)
+        tok.save_pretrained(d)
+        del model
+        # alternating repeats, best of each: whichever runs first also pays for CUDA's lazy kernel loading and
+        # first-seen shapes, which a single ordered pair would charge to one side only
+        for _ in range(args.repeats):
+            best["ours"] = max(best["ours"], ours(d))
+            if not args.no_hf:
+                best["hf"] = max(best["hf"], hf(d))
+    return best["ours"], (best["hf"] or None)
 
 
 def bench_smollm2(args):
@@ -142,8 +153,10 @@ def bench_smollm2(args):
         del model
         bargs = SimpleNamespace(shape="smollm2", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
                                 bucketing=False)
-        hf = bf.plain_hf(bargs, task, d, labels)
-        ours = bf.ours(bargs, task, d, labels)
+        hf, ours = (0.0, 0), (0.0, 0)
+        for _ in range(args.repeats):  # alternating, best of each (see bench_checkpoint_finetune)
+            hf = max(hf, bf.plain_hf(bargs, task, d, labels))
+            ours = max(ours, bf.ours(bargs, task, d, labels))
     return ours, hf, task
 
 
@@ -167,6 +180,7 @@ def main():
                     help="a rate measured elsewhere for a part not measured here, e.g. a=350000 "
                          "(bench_pretrain.py) or 7b=4000 (bench_finetune.py --shape 7b)")
     ap.add_argument("--no-hf", action="store_true", help="skip the plain HF comparison of (b)")
+    ap.add_argument("--repeats", type=int, default=2, help="alternating ours/HF repeats of (b) and (c); best of each")
     args = ap.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     given = {}
