@@ -189,7 +189,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     """Defaults <- YAML file <- ``key=value`` overrides (values parsed as YAML, so 1e-4, true, [a,b] work)."""
     data = read_yaml(path) if path is not None else {}
     for item in overrides:
-        set_dotted(data, item, raw_string=_is_string_field(RunConfig, item.split("=", 1)[0].strip()))
+        set_dotted(data, item, raw_string=is_string_field(RunConfig, item.split("=", 1)[0].strip()))
     cfg = _from_dict(RunConfig, data)
     _check_types(cfg)
     return normalize(cfg)
@@ -202,7 +202,7 @@ def normalize(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-def _is_string_field(cls, dotted: str) -> bool:
+def is_string_field(cls, dotted: str) -> bool:
     """True when ``dotted`` names a str-typed field: its --set value is kept verbatim ('0110' stays '0110')."""
     node = cls
     parts = dotted.split(".")

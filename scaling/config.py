@@ -16,7 +16,15 @@ from pathlib import Path
 
 import yaml
 
-from llm_unmask.config import RunConfig, TrainConfig, _check_types, _from_dict, read_yaml, set_dotted
+from llm_unmask.config import (
+    RunConfig,
+    TrainConfig,
+    _check_types,
+    _from_dict,
+    is_string_field,
+    read_yaml,
+    set_dotted,
+)
 from llm_unmask.errors import ConfigError
 
 ARCHS = ("encoder", "decoder")
@@ -136,8 +144,8 @@ def load_pretrain_config(path: str | Path | None = None, overrides=()) -> Pretra
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{Path(path)}: a scaling config must be a mapping of sections")
-    for item in overrides:
-        set_dotted(data, item)
+    for item in overrides:  # str fields keep their text verbatim ('finetune.model.unmask=0110' stays '0110')
+        set_dotted(data, item, raw_string=is_string_field(PretrainConfig, item.split("=", 1)[0].strip()))
     return pretrain_from_dict(data)
 
 

@@ -91,3 +91,9 @@ def test_parse_checkpoints_and_variants():
     assert parse_variants("encoder,decoder-unmask") == ["encoder", "decoder-unmask"]
     with pytest.raises(ConfigError, match="decoder-full"):
         parse_variants("decoder-full")
+
+
+def test_string_overrides_stay_verbatim():
+    """YAML would read 0110 as a number; a str field keeps the text, as llm_unmask's --set does."""
+    cfg = load_pretrain_config(None, ["finetune.model.unmask=0110", "train.max_steps=5"])
+    assert cfg.finetune.model.unmask == "0110" and cfg.train.max_steps == 5
