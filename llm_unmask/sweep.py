@@ -103,6 +103,9 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
              len(result.skipped), len(todo))
     for i, job in enumerate(todo, 1):
         log.info("[%d/%d] %s", i, len(todo), job.name)
+        if is_complete(Path(output) / job.name):  # another worker finished it since the list was made
+            result.skipped.append(job.name)
+            continue
         try:
             path = run(job)
         except KeyboardInterrupt:
