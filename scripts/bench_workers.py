@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--runs", type=int, default=8, help="runs per measurement (unmask configs x seeds)")
     ap.add_argument("--sentences", type=int, default=2000, help="training sentences per run")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--limit-eval", type=int, default=500, help="validation/test sentences evaluated per run")
     ap.add_argument("--data-dir", default=None, help="CoNLL03 folder (else generated synthetic-right data)")
     ap.add_argument("--config", default="smollm2-gpu")
     ap.add_argument("--keep", default=None, help="keep the two sweep folders here")
@@ -50,7 +51,8 @@ def main():
     base = [sys.executable, "-m", "llm_unmask.cli", "sweep", "--config", args.config, "--model", str(model_dir),
             "--set", "model.gguf_file=null", "--task", task, "--quiet",
             "--unmask", ",".join(sorted({c for c, _ in jobs})), "--seeds", ",".join(map(str, seeds)),
-            "--set", f"data.limit_train={args.sentences}", "--set", f"train.epochs={args.epochs}"]
+            "--set", f"data.limit_train={args.sentences}", "--set", f"train.epochs={args.epochs}",
+            "--set", f"data.limit_eval={args.limit_eval}"]
     if args.data_dir:
         base += ["--data-dir", args.data_dir]
     else:
