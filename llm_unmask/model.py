@@ -56,6 +56,21 @@ def qlora_load_kwargs() -> dict:
             "dtype": torch.bfloat16, "device_map": {"": int(os.environ.get("LOCAL_RANK", 0))}}
 
 
+def load_pretrained(auto_cls, cfg: ModelConfig, quantized: bool, pad_token_id: int | None, **kwargs):
+    """A Hub name, local folder or GGUF file as ``auto_cls`` (the SL head or, for the IT baseline, the causal
+    LM head): 4-bit NF4 base weights where ``quantized`` (QLoRA), fp32 weights otherwise."""
+    if cfg.name is None:
+        raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
+    kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.gguf_file:
+        kwargs["gguf_file"] = cfg.gguf_file
+    kwargs.update(qlora_load_kwargs() if quantized else {"dtype": torch.float32})
+    model = auto_cls.from_pretrained(str(cfg.name), **kwargs)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = pad_token_id
+    return model
+
+
 def want_4bit(cfg: ModelConfig) -> bool:
     """Paper: 4-bit NF4 base weights. Only with CUDA + bitsandbytes; otherwise say so once and go on."""
     global _warned_no_cuda
@@ -151,16 +166,9 @@ def build_model(
         config = AutoConfig.from_pretrained(str(cfg.name), num_labels=len(labels), id2label=id2label,
                                             label2id=label2id, **gguf)
         config.classifier_dropout = cfg.head_dropout
-        kwargs = dict(config=config, attn_implementation=cfg.attn_implementation, **gguf)
-        if quantized:
-            kwargs.update(qlora_load_kwargs())
-        else:
-            kwargs["dtype"] = torch.float32
         with torch.random.fork_rng():
             torch.manual_seed(seed)  # the head's initialization is part of the seed's meaning
-            model = AutoModelForTokenClassification.from_pretrained(str(cfg.name), **kwargs)
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tok.pad_token_id
+            model = load_pretrained(AutoModelForTokenClassification, cfg, quantized, tok.pad_token_id, config=config)
     head = find_head(model, len(labels))
     init_head(model, head, seed)
     is_decoder = _is_decoder(model)

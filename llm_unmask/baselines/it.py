@@ -95,7 +95,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
     """
     from transformers import AutoModelForCausalLM
 
-    from ..model import _is_decoder, qlora_load_kwargs, resolve_gguf, want_4bit
+    from ..model import _is_decoder, load_pretrained, resolve_gguf, want_4bit
 
     mcfg = resolve_gguf(copy.deepcopy(mcfg))
     quantized = want_4bit(mcfg)
@@ -119,15 +119,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
             torch.manual_seed(seed)
             model = AutoModelForCausalLM.from_config(config)
     else:
-        if mcfg.name is None:
-            raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
-        kwargs: dict = {"attn_implementation": mcfg.attn_implementation}
-        if mcfg.gguf_file:
-            kwargs["gguf_file"] = mcfg.gguf_file
-        kwargs.update(qlora_load_kwargs() if quantized else {"dtype": torch.float32})
-        model = AutoModelForCausalLM.from_pretrained(str(mcfg.name), **kwargs)
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+        model = load_pretrained(AutoModelForCausalLM, mcfg, quantized, tokenizer.pad_token_id)
     if not _is_decoder(model):
         raise ConfigError(f"{type(model).__name__} is not a causal decoder; the IT baseline needs one")
     if lora:
