@@ -93,6 +93,13 @@ def model_options(fn):
     return fn
 
 
+def workers_option(fn):
+    """``--workers N`` of every sweep-like command (see :func:`dispatch_sweep`)."""
+    return click.option("--workers", default=1, show_default=True, type=int,
+                        help="Worker processes on this machine sharing the runs (several small runs per GPU; "
+                             "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")(fn)
+
+
 def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **direct):
     from .config import load_config
 
@@ -220,9 +227,7 @@ def _print_run(path: Path) -> None:
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Worker processes on this machine sharing the sweep (several small runs per GPU; "
-                   "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")
+@workers_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
               seeds, shard, dry_run, workers):
@@ -233,30 +238,34 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     starts N such workers here (small models: several runs at once keep a GPU busy).
     """
     from .pipeline import SweepRunner
-    from .runs import is_complete
-    from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, shard_jobs, sl_jobs
+    from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
 
     setup_logging(not quiet)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
     jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
     sh = parse_shard(shard)
-    if dry_run:
-        for job in shard_jobs(jobs, sh):
-            click.echo(f"{'done' if is_complete(Path(output) / job.name) else 'todo'}  {job.name}")
-        return
-    if workers != 1:
-        mine = shard_jobs(jobs, sh)
-        spread_sweep(workers, "sweep", Path(output), [Path(output) / j.name for j in mine], quiet)
+    if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return
     result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
     finish_sweep("sweep", result)
 
 
-def spread_sweep(workers: int, command: str, output: Path, run_dirs: list[Path], quiet: bool,
-                 module: str = "llm_unmask.cli") -> None:
-    """Run this very command in ``workers`` processes (``llm_unmask.workers``) and summarise."""
+def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, workers: int, quiet: bool,
+                   module: str = "llm_unmask.cli") -> bool:
+    """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs, and
+    ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
+    True when one of them handled the command, so the caller has nothing left to do."""
     from .runs import is_complete
+    from .sweep import shard_jobs
+
+    run_dirs = [output / j.name for j in shard_jobs(jobs, shard)]
+    if dry_run:
+        for d in run_dirs:
+            click.echo(f"{'done' if is_complete(d) else 'todo'}  {d.name}")
+        return True
+    if workers == 1:
+        return False
     from .workers import run_workers, strip_option
 
     def done() -> int:
@@ -272,6 +281,7 @@ def spread_sweep(workers: int, command: str, output: Path, run_dirs: list[Path],
         click.echo(f"  MISSING {name}", err=True)
     if missing or failed_workers:
         sys.exit(1)
+    return True
 
 
 def finish_sweep(command: str, result, skipped_means: str = "complete or locked", suffix: str = "") -> None:

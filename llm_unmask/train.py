@@ -141,6 +141,7 @@ class TrainLoop:
                                        num_training_steps=self.total_steps)
         self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
         self.state = LoopState(total_steps=self.total_steps, updates_per_epoch=self.updates_per_epoch)
+        self._batches, self._batches_epoch = [], None  # this process's batches of one epoch (_epoch_batches)
 
     # --- resumable state -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -171,7 +172,7 @@ class TrainLoop:
     # --- the loop --------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """This process's micro-batches of ``epoch`` (computed once per epoch, not once per step)."""
-        if getattr(self, "_batches_epoch", None) != epoch:
+        if self._batches_epoch != epoch:
             batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
             rank, world = self.acc.process_index, self.acc.num_processes
             self._batches, self._batches_epoch = batches[rank::world][: self.micro_per_epoch], epoch

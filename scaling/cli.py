@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from llm_unmask.cli import finish_sweep, friendly_errors, resolve_config, spread_sweep
+from llm_unmask.cli import dispatch_sweep, finish_sweep, friendly_errors, resolve_config, workers_option
 from llm_unmask.cli import setup_logging as _setup_logging
 
 DEFAULT_PRETRAIN = "runs/scaling/pretrain"
@@ -149,9 +149,7 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
               help="Results folder; one run directory per (task, variant, checkpoint, seed).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Worker processes on this machine sharing the runs (several small fine-tunes per GPU; "
-                   "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")
+@workers_option
 @friendly_errors
 def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds, checkpoints, config, overrides,
                  data_dir, eval_test, shard, output, dry_run, quiet, workers):
@@ -161,8 +159,7 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     N workers can share --output with --shard K/N. Each run's metrics.json records the checkpoint index,
     pre-training epochs and tokens seen; `scaling plot` draws them.
     """
-    from llm_unmask.runs import is_complete
-    from llm_unmask.sweep import parse_seeds, parse_shard, shard_jobs
+    from llm_unmask.sweep import parse_seeds, parse_shard
 
     from .finetune import arch_dirs, checkpoint_jobs, finetune_checkpoints, parse_variants
 
@@ -175,14 +172,8 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
         base.eval_splits = ["validation", "test"]
     task_list = [t.strip() for t in (tasks or base.data.task).split(",") if t.strip()]
     var_list, seed_list, sh = parse_variants(variants), parse_seeds(seeds), parse_shard(shard)
-    if dry_run:
-        for cj in shard_jobs([c.job for c in checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)], sh):
-            click.echo(f"{'done' if is_complete(Path(output) / cj.name) else 'todo'}  {cj.name}")
-        return
-    if workers != 1:
-        mine = shard_jobs([c.job for c in checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)], sh)
-        spread_sweep(workers, "finetune-checkpoints", Path(output), [Path(output) / j.name for j in mine], quiet,
-                     module="scaling.cli")
+    jobs = [c.job for c in checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)]
+    if dispatch_sweep("finetune-checkpoints", jobs, Path(output), sh, dry_run, workers, quiet, module="scaling.cli"):
         return
     result = finetune_checkpoints(base, dirs, output, variants=var_list, tasks=task_list, seeds=seed_list,
                                   checkpoints=checkpoints, shard=sh, progress=not quiet)

@@ -42,3 +42,13 @@ def test_workers_give_the_same_runs_as_one_process(tmp_path):
     done = [l for p in (tmp_path / "two" / ".workers").iterdir() for l in p.read_text().splitlines()
             if "sweep:" in l]
     assert sum(int(l.split("sweep: ")[1].split()[0]) for l in done) == 4
+
+
+def test_bad_worker_count_names_the_flag(tmp_path):
+    from click.testing import CliRunner
+
+    from llm_unmask.cli import main
+
+    r = CliRunner().invoke(main, ["sweep", "--config", "tiny", "--task", "synthetic-right", "--unmask", "0000",
+                                  "--seeds", "1", "--workers", "0", "--output", str(tmp_path / "out")])
+    assert r.exit_code != 0 and "--workers must be >= 1" in r.output
