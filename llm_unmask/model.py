@@ -71,6 +71,24 @@ def load_pretrained(auto_cls, cfg: ModelConfig, quantized: bool, pad_token_id: i
     return model
 
 
+def build_tiny_random(auto_cls, cfg: ModelConfig, tokenizer, seed: int, tiny_overrides: dict | None = None,
+                      **fields):
+    """``--tiny-random ARCH`` as ``auto_cls`` (the SL head or the IT baseline's causal LM head), its weights
+    drawn under ``seed``. ``tiny_overrides`` go to :func:`tiny_config`; ``fields`` are set on the config after
+    it is built (labels, dropout, special tokens), with the tokenizer's padding id."""
+    from .tiny import tiny_config
+
+    config = tiny_config(cfg.tiny_random, num_layers=cfg.tiny_layers, hidden=cfg.tiny_hidden,
+                         vocab_size=len(tokenizer), attn_implementation=cfg.attn_implementation,
+                         **(tiny_overrides or {}))
+    config.pad_token_id = tokenizer.pad_token_id
+    for name, value in fields.items():
+        setattr(config, name, value)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return auto_cls.from_config(config)
+
+
 def want_4bit(cfg: ModelConfig) -> bool:
     """Paper: 4-bit NF4 base weights. Only with CUDA + bitsandbytes; otherwise say so once and go on."""
     global _warned_no_cuda
@@ -149,16 +167,8 @@ def build_model(
     label2id = {l: i for i, l in id2label.items()}
     quantized = want_4bit(cfg)
     if cfg.tiny_random:
-        from .tiny import tiny_config
-
-        config = tiny_config(cfg.tiny_random, num_layers=cfg.tiny_layers, hidden=cfg.tiny_hidden,
-                             vocab_size=len(tok), attn_implementation=cfg.attn_implementation)
-        config.num_labels, config.id2label, config.label2id = len(labels), id2label, label2id
-        config.classifier_dropout = cfg.head_dropout
-        config.pad_token_id = tok.pad_token_id
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = AutoModelForTokenClassification.from_config(config)
+        model = build_tiny_random(AutoModelForTokenClassification, cfg, tok, seed, num_labels=len(labels),
+                                  id2label=id2label, label2id=label2id, classifier_dropout=cfg.head_dropout)
     else:
         if cfg.name is None:
             raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")

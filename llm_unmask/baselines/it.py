@@ -95,7 +95,7 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
     """
     from transformers import AutoModelForCausalLM
 
-    from ..model import _is_decoder, load_pretrained, resolve_gguf, want_4bit
+    from ..model import _is_decoder, build_tiny_random, load_pretrained, resolve_gguf, want_4bit
 
     mcfg = resolve_gguf(copy.deepcopy(mcfg))
     quantized = want_4bit(mcfg)
@@ -104,20 +104,14 @@ def load_causal_lm(mcfg, tokenizer, *, seed: int, adapter_dir: Path | None = Non
         model = AutoModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.float32)
         return model, False
     if mcfg.tiny_random:
-        from ..tiny import ENCODER_ARCHS, tiny_config
+        from ..tiny import ENCODER_ARCHS
 
         if mcfg.tiny_random in ENCODER_ARCHS:
             raise ConfigError(f"--tiny-random {mcfg.tiny_random}: the IT baseline needs a decoder with a "
                               "causal-LM head")
-        config = tiny_config(mcfg.tiny_random, num_layers=mcfg.tiny_layers, hidden=mcfg.tiny_hidden,
-                             vocab_size=len(tokenizer), attn_implementation=mcfg.attn_implementation,
-                             max_position_embeddings=max(512, max_positions))
-        config.pad_token_id = tokenizer.pad_token_id
-        config.eos_token_id = tokenizer.eos_token_id
-        config.bos_token_id = tokenizer.bos_token_id
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = AutoModelForCausalLM.from_config(config)
+        model = build_tiny_random(AutoModelForCausalLM, mcfg, tokenizer, seed,
+                                  tiny_overrides={"max_position_embeddings": max(512, max_positions)},
+                                  eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
     else:
         model = load_pretrained(AutoModelForCausalLM, mcfg, quantized, tokenizer.pad_token_id)
     if not _is_decoder(model):
