@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from llm_unmask.cli import main
@@ -17,15 +16,6 @@ CONLL = REPO.parent / "shared" / "data" / "conll2003"
 SMALL = ["--set", "data.options.n_train=48", "--set", "data.options.n_validation=8", "--set",
          "data.options.n_test=8", "--set", "train.max_steps=2", "--set", "train.grad_accum=1",
          "--set", "train.gradient_checkpointing=false", "--quiet"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models on a shared 2-core machine run several times faster single-threaded
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name,model", [("roberta-base", "roberta-base"), ("roberta-large", "roberta-large")])

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from llm_unmask.baselines.it import PromptEncoder, pack_examples, resolve_it_config
@@ -11,15 +10,6 @@ from llm_unmask.cli import main
 from llm_unmask.config import load_config
 from llm_unmask.errors import ConfigError
 from llm_unmask.tokenization import train_tokenizer
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models on a shared 2-core machine run several times faster single-threaded
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,6 @@ MICRO = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def micro(arch, *extra):
     return load_pretrain_config(None, MICRO + [f"arch={arch}", *extra])
 

@@ -11,14 +11,6 @@ from llm_unmask.tiny import DECODER_ARCHS, ENCODER_ARCHS, TINY_ARCHS, tiny_confi
 SMALL = {"hidden": 32, "vocab_size": 128}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_arch_list():
     assert TINY_ARCHS == (
         "llama",

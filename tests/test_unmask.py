@@ -29,14 +29,6 @@ SMALL = {"hidden": 32, "vocab_size": 128, "num_layers": 4, "heads": 4, "kv_heads
 SEQ = 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def make(arch, attn="sdpa", head="base", **kw):
     return tiny_model(arch, head=head, attn_implementation=attn, **{**SMALL, **kw})
 
