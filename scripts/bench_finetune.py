@@ -3,7 +3,7 @@
 
 Ours: llm_unmask's model builder + TrainLoop (dynamic padding, first-sub-token labels).
 Plain HF: AutoModelForTokenClassification + Trainer + DataCollatorForTokenClassification, same model
-weights, data, batch size and optimizer settings. Prints tokens/s (non-padding tokens), the ratio, and
+weights, data, batches (ours, in our seeded order) and optimizer settings. Prints tokens/s (non-padding tokens), the ratio, and
 peak memory (CUDA: max allocated; CPU: process max RSS, which only grows, so CPU memory is indicative).
 
   python scripts/bench_finetune.py                      # tiny random Llama on synthetic-right (CPU ok)
@@ -158,36 +158,40 @@ def plain_hf(args, task, model_dir, labels):
             model = prepare_model_for_kbit_training(model)
         model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, r=64, lora_alpha=16,
                                                  lora_dropout=0.1, target_modules=["q_proj", "v_proj"]))
-    marks = {"tokens": 0}
+    # the same micro-batches as ours (our seeded epoch order, optionally length-bucketed), fed in sequence: both
+    # paths then train on identical batches, so their tokens/s compare steps of identical cost
+    from llm_unmask.batching import epoch_order
+
+    ga = getattr(args, "grad_accum", 1)
+    lengths = [len(r["input_ids"]) for r in rows]
+    batches = epoch_order(len(rows), args.batch, 0, 0, lengths if getattr(args, "bucketing", False) else None)
+    used = batches[: args.steps * ga]
+    if len(used) < args.steps * ga or any(len(b) < args.batch for b in used):
+        raise SystemExit(f"--steps {args.steps} x --grad-accum {ga} needs that many full batches of {args.batch} "
+                         f"in one epoch of {len(rows)} sentences: give more --sentences (a multiple of {args.batch})")
+    timed_tokens = sum(lengths[i] for b in used[args.warmup * ga :] for i in b)
+    rows = [rows[i] for b in batches for i in b]
+    marks = {}
 
     class Clock(TrainerCallback):
         def on_step_end(self, a, state, control, **k):
             if state.global_step == args.warmup:
                 marks["t0"] = time.perf_counter()
 
-    class CountingCollator(DataCollatorForTokenClassification):
-        def __call__(self, features):
-            batch = super().__call__(features)
-            if "t0" in marks:
-                marks["tokens"] += int(batch["attention_mask"].sum())
-            return batch
-
     targs = TrainingArguments(
         output_dir=tempfile.mkdtemp(), max_steps=args.steps, per_device_train_batch_size=args.batch,
         learning_rate=2e-4, adam_beta1=0.9, adam_beta2=0.95, adam_epsilon=1e-5, weight_decay=0.1,
-        gradient_accumulation_steps=getattr(args, "grad_accum", 1),
+        gradient_accumulation_steps=ga, train_sampling_strategy="sequential",
         lr_scheduler_type="cosine", max_grad_norm=1.0, report_to=[], save_strategy="no", logging_steps=1000,
         disable_tqdm=True, bf16=args.shape != "tiny" and torch.cuda.is_available(), gradient_checkpointing=args.shape == "7b",
         optim="paged_adamw_8bit" if args.shape == "7b" else "adamw_torch", dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(), seed=0,
     )
-    trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=CountingCollator(tok),
+    trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=DataCollatorForTokenClassification(tok),
                       callbacks=[Clock()])
     _reset_peak()
     trainer.train()
-    secs = time.perf_counter() - marks["t0"]
-    # the collator also ran for the batch of step `warmup` before t0 was set: count matches steps warmup+1..N
-    return marks["tokens"] / secs, _peak()
+    return timed_tokens / (time.perf_counter() - marks["t0"]), _peak()
 
 
 def _reset_peak():
@@ -217,7 +221,8 @@ def main():
     ap.add_argument("--sentences", type=int, default=2000)
     ap.add_argument("--unmask", default="1111")
     ap.add_argument("--data-dir", default=None, help="use CoNLL03 NER sentences from this folder (else generated)")
-    ap.add_argument("--bucketing", action="store_true", help="also length-bucket our batches")
+    ap.add_argument("--bucketing", action="store_true",
+                    help="length-bucket the batches (both paths get the same bucketed batches)")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     task = bench_data(args.sentences, args.data_dir)

