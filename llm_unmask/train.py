@@ -41,8 +41,14 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     return Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available())
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (paper: betas 0.9/0.95, eps 1e-5, wd 0.1); no decay on biases and norms, as HF Trainer does."""
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str | None = None,
+                    fused: bool | None = None) -> torch.optim.Optimizer:
+    """AdamW (paper: betas 0.9/0.95, eps 1e-5, wd 0.1); no decay on biases and norms, as HF Trainer does.
+
+    Torch's AdamW is fused (one kernel over all tensors, what the HF Trainer defaults to) whenever the device that
+    will train (``device_type``) has the kernel: a 68M model's update costs 2.3x less on the CPU than the per-tensor
+    default, and small models' steps on a GPU are dominated by such per-step costs. ``fused=False`` forces the
+    per-tensor implementation (the benchmarks' "before")."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -61,7 +67,23 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
             log.info("no CUDA: using torch AdamW instead of paged 8-bit AdamW")
     elif cfg.optimizer != "adamw":
         raise ValueError(f"train.optimizer must be adamw or paged_adamw_8bit, got '{cfg.optimizer}'")
-    return torch.optim.AdamW(groups, **kwargs)
+    if fused is None:
+        fused = fused_adamw_available(decay + no_decay, device_type)
+    return torch.optim.AdamW(groups, **kwargs, fused=fused or None)
+
+
+def fused_adamw_available(params: Sequence[torch.Tensor], device_type: str | None = None) -> bool:
+    """Torch has a fused AdamW kernel for the device the parameters will train on and for their dtypes."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+        devices = _get_fused_kernels_supported_devices()
+    except ImportError:  # a private helper of torch: if it moves, the two devices fused AdamW has long supported
+        devices = ["cuda", "cpu"]
+    device_type = device_type or (params[0].device.type if params else "cpu")
+    return device_type in devices and all(
+        p.is_floating_point() and p.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+        for p in params)
 
 
 def peak_memory_bytes() -> int:
@@ -120,6 +142,7 @@ class TrainLoop:
         desc: str = "train",
         drop_last: bool = False,
         progress: bool = True,
+        fused_adamw: bool | None = None,
     ):
         if n_examples < 1:
             raise ValueError("no training examples")
@@ -135,7 +158,7 @@ class TrainLoop:
         else:
             self.total_steps = max(1, round(cfg.epochs * self.updates_per_epoch))
         self.model = model
-        self.optimizer = build_optimizer(model, cfg)
+        self.optimizer = build_optimizer(model, cfg, device_type=self.acc.device.type, fused=fused_adamw)
         warmup = int(cfg.warmup_ratio * self.total_steps)
         self.scheduler = get_scheduler(cfg.scheduler, self.optimizer, num_warmup_steps=warmup,
                                        num_training_steps=self.total_steps)

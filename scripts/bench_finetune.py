@@ -105,7 +105,7 @@ def ours(args, task, model_dir, labels):
     enc = encode(built.tokenizer, task.splits["train"], {l: i for i, l in enumerate(labels)}, 128)
     pad = built.tokenizer.pad_token_id
     loop = TrainLoop(built.model, cfg.train, n_examples=len(enc), seed=0, progress=False,
-                     lengths=[len(x) for x in enc.input_ids],
+                     lengths=[len(x) for x in enc.input_ids], fused_adamw=getattr(args, "fused_adamw", None),
                      make_batch=lambda idx: collate([enc.input_ids[i] for i in idx], [enc.labels[i] for i in idx], pad))
     marks = {}
 
@@ -184,7 +184,7 @@ def plain_hf(args, task, model_dir, labels):
         gradient_accumulation_steps=ga, train_sampling_strategy="sequential",
         lr_scheduler_type="cosine", max_grad_norm=1.0, report_to=[], save_strategy="no", logging_steps=1000,
         disable_tqdm=True, bf16=args.shape != "tiny" and torch.cuda.is_available(), gradient_checkpointing=args.shape == "7b",
-        optim="paged_adamw_8bit" if args.shape == "7b" else "adamw_torch", dataloader_num_workers=0,
+        dataloader_num_workers=0, **({"optim": "paged_adamw_8bit"} if args.shape == "7b" else {}),  # else HF's default
         use_cpu=not torch.cuda.is_available(), seed=0,
     )
     trainer = Trainer(model=model, args=targs, train_dataset=rows, data_collator=DataCollatorForTokenClassification(tok),

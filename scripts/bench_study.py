@@ -5,9 +5,10 @@ Measures, in one run on the current device:
   (a) pre-training tokens/s of the paper-sized 68M RoBERTa-shaped decoder (our TrainLoop, CLM, 512-token blocks);
   (b) tokens/s of one checkpoint fine-tune of that model on CoNLL03 NER (decoder-unmask, all weights trained);
   (c) tokens/s of one SmolLM2-135M unmasked LoRA fine-tune;
-(b) and (c) each against the plain Hugging Face way (AutoModelForTokenClassification + Trainer) fed the very same
-batches, and against ours with length-bucketed batches (the cost cut: the same step on less padding; CoNLL03 in
-random batches of 16 is ~60% padding), side by side in alternating rounds, with the ratios.
+each before and after the cost cut, side by side in alternating rounds: before = random batches and torch's
+per-tensor AdamW; after = length-bucketed batches (fine-tunes only: CoNLL03 in random batches of 16 is ~60%
+padding) and fused AdamW (one kernel per update). (b) and (c) also run the plain Hugging Face way
+(AutoModelForTokenClassification + Trainer with its defaults) on the very same random batches as ours.
 Then multiplies by the study's token counts:
   2 pre-trainings x 10 epochs of BookCorpus; 51 checkpoints x 3 variants x 4 tasks x 5 seeds x 5 epochs;
   16 configs x 4 tasks x 5 seeds x 2 models x 5 epochs of 7B QLoRA;
@@ -21,6 +22,7 @@ bench_finetune.py); elsewhere it is extrapolated from (c) by parameter count and
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 import tempfile
@@ -36,6 +38,16 @@ BOOKCORPUS_TOKENS = 0.655e9  # paper: ~200K steps of 64 x 512 tokens over 10 epo
 ACE05_TRAIN_SENTENCES = 14_672  # the standard ACE05 event split (train 14,672 / dev 873 / test 711)
 
 
+def best_of_alternating(arms: dict, repeats: int) -> dict:
+    """Each arm's best tokens/s over ``repeats`` alternating rounds: whichever arm runs first also pays for CUDA's
+    lazy kernel loading and first-seen shapes, which a single ordered pass would charge to that arm only."""
+    best = dict.fromkeys(arms, 0.0)
+    for _ in range(repeats):
+        for name, fn in arms.items():
+            best[name] = max(best[name], fn())
+    return best
+
+
 def tokens_per_second(loop, warmup: int) -> float:
     marks = {}
 
@@ -47,7 +59,8 @@ def tokens_per_second(loop, warmup: int) -> float:
     return (st.tokens_seen - marks["tok"]) / (time.perf_counter() - marks["t"])
 
 
-def bench_pretrain(args) -> tuple[float, int]:
+def bench_pretrain(args) -> tuple[dict, int]:
+    """(a): before (torch's per-tensor AdamW) and after (fused AdamW); packed blocks have no padding to cut."""
     from llm_unmask.config import TrainConfig
     from llm_unmask.train import TrainLoop
     from scaling.config import load_pretrain_config
@@ -62,9 +75,16 @@ def bench_pretrain(args) -> tuple[float, int]:
     g = torch.Generator().manual_seed(0)
     data = torch.randint(3, cfg.model.vocab_size, (args.pretrain_batch * (args.steps + 1), block), generator=g)
     tcfg = TrainConfig(batch_size=args.pretrain_batch, max_steps=args.steps, grad_accum=1, log_every=10**6)
-    loop = TrainLoop(model, tcfg, n_examples=len(data), seed=0, progress=False,
-                     make_batch=lambda idx: {"input_ids": data[idx], "labels": data[idx]})
-    return tokens_per_second(loop, args.warmup), n
+
+    def arm(fused):
+        def run():
+            m = copy.deepcopy(model)
+            loop = TrainLoop(m, tcfg, n_examples=len(data), seed=0, progress=False, fused_adamw=fused,
+                             make_batch=lambda idx: {"input_ids": data[idx], "labels": data[idx]})
+            return tokens_per_second(loop, args.warmup)
+        return run
+
+    return best_of_alternating({"before": arm(False), "after": arm(None)}, args.repeats), n
 
 
 def conll_sentences(args, n: int):
@@ -79,23 +99,11 @@ def conll_sentences(args, n: int):
     return task, name
 
 
-ARMS = ("ours", "ours, bucketed", "hf")
-
-
-def best_of_alternating(arms: dict, repeats: int) -> dict:
-    """Each arm's best tokens/s over ``repeats`` alternating rounds: whichever arm runs first also pays for CUDA's
-    lazy kernel loading and first-seen shapes, which a single ordered pass would charge to that arm only."""
-    best = dict.fromkeys(arms, 0.0)
-    for _ in range(repeats):
-        for name, fn in arms.items():
-            best[name] = max(best[name], fn())
-    return best
-
-
 def bench_checkpoint_finetune(args) -> dict:
-    """(b): ours (decoder-unmask) with random batches and with length-bucketed batches (the cost cut), and the
-    plain HF Trainer on the stock RobertaForTokenClassification (a decoder config, so causal: the stock classes
-    cannot unmask; the mask does not change the step's cost) fed the same random batches as ours."""
+    """(b): ours (decoder-unmask) before the cost cut (random batches, per-tensor AdamW), with fused AdamW, and
+    after (length-bucketed batches, fused AdamW); and the plain HF Trainer on the stock RobertaForTokenClassification
+    (a decoder config, so causal: the stock classes cannot unmask; the mask does not change the step's cost) fed
+    the same random batches as ours."""
     import bench_finetune as bf
     from transformers import RobertaForTokenClassification
 
@@ -120,12 +128,12 @@ def bench_checkpoint_finetune(args) -> dict:
     lengths = [len(x) for x in enc.input_ids]
     task.splits["train"] = sents
 
-    def ours(d, bucketing):
+    def ours(d, bucketing, fused):
         tcfg = TrainConfig(batch_size=16, max_steps=args.steps, grad_accum=1, log_every=10**6,
                            length_bucketing=bucketing, precision="auto" if torch.cuda.is_available() else "fp32")
         m = RobertaForTokenClassification.from_pretrained(d)
         apply_unmask(m, "all")
-        loop = TrainLoop(m, tcfg, n_examples=len(enc), seed=0, progress=False, lengths=lengths,
+        loop = TrainLoop(m, tcfg, n_examples=len(enc), seed=0, progress=False, lengths=lengths, fused_adamw=fused,
                          make_batch=lambda idx: collate([enc.input_ids[i] for i in idx],
                                                         [enc.labels[i] for i in idx], tok.pad_token_id))
         return tokens_per_second(loop, args.warmup)
@@ -138,15 +146,16 @@ def bench_checkpoint_finetune(args) -> dict:
         model.save_pretrained(d)
         tok.save_pretrained(d)
         del model
-        arms = {"ours": lambda: ours(d, False), "ours, bucketed": lambda: ours(d, True)}
+        arms = {"before": lambda: ours(d, False, False), "ours": lambda: ours(d, False, None),
+                "after": lambda: ours(d, True, None)}
         if not args.no_hf:
             arms["hf"] = lambda: hf(d)
         return best_of_alternating(arms, args.repeats)
 
 
 def bench_smollm2(args) -> tuple[dict, dict]:
-    """(c): ours vs plain HF on SmolLM2 (LoRA, unmask 1111), same batches, via bench_finetune's two paths; and ours
-    with length-bucketed batches (the cost cut). Returns tokens/s and peak memory per arm."""
+    """(c): SmolLM2 (LoRA, unmask 1111) through bench_finetune's two paths, with the arms of (b).
+    Returns tokens/s and peak memory per arm."""
     import bench_finetune as bf
     from transformers import AutoModelForCausalLM
 
@@ -165,22 +174,22 @@ def bench_smollm2(args) -> tuple[dict, dict]:
         load_tokenizer(gguf.parent, gguf.name).save_pretrained(d)
         del model
 
-        def bargs(bucketing):
+        def bargs(bucketing, fused):
             return SimpleNamespace(shape="smollm2", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
-                                   bucketing=bucketing)
+                                   bucketing=bucketing, fused_adamw=fused)
 
         mem = {}
 
-        def arm(name, fn):
+        def arm(name, fn, *a):
             def run():
-                tps, mem[name] = fn()
+                tps, mem[name] = fn(bargs(*a), task, d, labels)
                 return tps
             return run
 
-        arms = {"ours": arm("ours", lambda: bf.ours(bargs(False), task, d, labels)),
-                "ours, bucketed": arm("ours, bucketed", lambda: bf.ours(bargs(True), task, d, labels))}
+        arms = {"before": arm("before", bf.ours, False, False), "ours": arm("ours", bf.ours, False, None),
+                "after": arm("after", bf.ours, True, None)}
         if not args.no_hf:
-            arms["hf"] = arm("hf", lambda: bf.plain_hf(bargs(False), task, d, labels))
+            arms["hf"] = arm("hf", bf.plain_hf, False, None)
         return best_of_alternating(arms, args.repeats), mem
 
 
@@ -214,17 +223,18 @@ def main():
 
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads"
     n68 = 68e6
+    # every rate is a pair: (before the cost cut, after it); parts not measured here are given and unchanged
+    pre = ft = small = None
     if "a" in parts:
-        pre_tps, n68 = bench_pretrain(args)
-        print(f"(a) pre-training 68M: {pre_tps:,.0f} tokens/s", file=sys.stderr, flush=True)
+        pre, n68 = bench_pretrain(args)
+        print(f"(a) pre-training 68M: {pre}", file=sys.stderr, flush=True)
+        pre_rate = (pre["before"], pre["after"])
     else:
-        pre_tps = given["a"]
-    # every rate: (before the cost cut = random batches, after = length-bucketed batches)
-    ft = small = None
+        pre_rate = (given["a"], given["a"])
     if "b" in parts:
         ft = bench_checkpoint_finetune(args)
         print(f"(b) checkpoint fine-tune 68M: {ft}", file=sys.stderr, flush=True)
-        ft_rate = (ft["ours"], ft["ours, bucketed"])
+        ft_rate = (ft["before"], ft["after"])
     else:
         ft_rate = (given["b"], given["b"])
     if "c" in parts:
@@ -237,7 +247,7 @@ def main():
 
         full, _ = conll_sentences(args, 2000)
         with tempfile.TemporaryDirectory() as d:
-            def b7(bucketing):
+            def b7(bucketing):  # paged 8-bit AdamW as in the paper: only bucketing applies
                 return SimpleNamespace(shape="7b", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
                                        bucketing=bucketing)
             bf.build(b7(False), full, d)
@@ -245,7 +255,7 @@ def main():
                         bf.ours(b7(True), full, d, list(full.labels))[0])
         llm_note = "measured (random 7B-shaped Llama, QLoRA)"
     elif small is not None:
-        llm_rate = tuple(small[k] * 135e6 / 6.7e9 for k in ("ours", "ours, bucketed"))
+        llm_rate = (small["before"] * 135e6 / 6.7e9, small["after"] * 135e6 / 6.7e9)
         llm_note = "extrapolated from (c) by parameter count (no CUDA)"
     else:
         raise SystemExit("no 7B rate: measure part c or 7b, or give --rate 7b=TOKENS_PER_S")
@@ -255,36 +265,30 @@ def main():
     # 4 tasks: NER and chunking share CoNLL03's sentences; Rest14 ~ 3k sentences; ACE05 ~ 14.7k sentences
     per_sentence = ner_tokens / max(1, len(conll.splits["train"]))
     tasks_tokens = 2 * ner_tokens + 3041 * 0.9 * per_sentence + ACE05_TRAIN_SENTENCES * per_sentence
-    rows = [  # pre-training reads packed 512-token blocks: no padding, nothing for bucketing to cut
-        ("pre-training 68M (2 models x 10 epochs BookCorpus)", 2 * 10 * BOOKCORPUS_TOKENS, (pre_tps, pre_tps),
+    rows = [
+        ("pre-training 68M (2 models x 10 epochs BookCorpus)", 2 * 10 * BOOKCORPUS_TOKENS, pre_rate,
          "measured" if "a" in parts else "given"),
         ("checkpoint fine-tunes (51 x 3 variants x 4 tasks x 5 seeds x 5 ep.)", 51 * 3 * 5 * 5 * tasks_tokens,
          ft_rate, "measured" if "b" in parts else "given"),
         ("7B layer-group sweeps (16 x 4 tasks x 5 seeds x 2 models x 5 ep.)", 16 * 5 * 2 * 5 * tasks_tokens,
          llm_rate, llm_note),
     ]
-    print(f"device: {dev}   (tokens/s count real, non-padding tokens)")
-    print(f"(a) pre-training 68M ({n68 / 1e6:.1f}M params): {pre_tps:,.0f} tokens/s"
-          + ("" if "a" in parts else " (given)"))
-    if ft:
-        line = f"(b) checkpoint fine-tune 68M, decoder-unmask: ours {ft['ours']:,.0f} tokens/s"
-        if "hf" in ft:
-            line += (f" vs plain HF Trainer on the same batches (stock causal RobertaForTokenClassification) "
-                     f"{ft['hf']:,.0f} -> {ft['ours'] / ft['hf']:.2f}x")
-        print(line)
-    if small:
-        line = f"(c) SmolLM2-135M LoRA, unmask 1111: ours {small['ours']:,.0f} tokens/s"
-        if "hf" in small:
-            line += (f" vs plain HF Trainer on the same batches {small['hf']:,.0f} -> {small['ours'] / small['hf']:.2f}x"
-                     f"  (peak memory {small_mem['ours'] / 2**20:,.0f} vs {small_mem['hf'] / 2**20:,.0f} MiB)")
-        print(line)
-    print("cost cut, length-bucketed batches (same step, less padding), ours bucketed / ours random:")
-    for name, res in (("(b)", ft), ("(c)", small)):
-        if res:
-            print(f"  {name} {res['ours, bucketed']:,.0f} vs {res['ours']:,.0f} tokens/s -> "
-                  f"{res['ours, bucketed'] / res['ours']:.2f}x")
+    print(f"device: {dev}   (tokens/s count real, non-padding tokens; best of {args.repeats} alternating rounds)")
+    print("before = random batches, torch's per-tensor AdamW; after = the cost cut: length-bucketed batches "
+          "(fine-tunes only), fused AdamW")
+    for label, res, mem in (("(a) pre-training 68M, CLM, 512-token blocks", pre, None),
+                            ("(b) checkpoint fine-tune 68M, decoder-unmask, CoNLL03 NER", ft, None),
+                            ("(c) SmolLM2-135M LoRA, unmask 1111, CoNLL03 NER", small, small and small_mem)):
+        if not res:
+            continue
+        print(f"{label}: before {res['before']:,.0f}, after {res['after']:,.0f} tokens/s -> "
+              f"{res['after'] / res['before']:.2f}x")
+        if "hf" in res:
+            extra = (f"  (peak memory {mem['ours'] / 2**20:,.0f} vs {mem['hf'] / 2**20:,.0f} MiB)" if mem else "")
+            print(f"    ours (random batches, fused AdamW) {res['ours']:,.0f} vs plain HF Trainer (its defaults, the "
+                  f"same batches) {res['hf']:,.0f} tokens/s -> {res['ours'] / res['hf']:.2f}x{extra}")
     print()
-    print(f"{'part of the study':70s} {'tokens':>7s} {'tokens/s':>9s} {'device-h':>10s} {'bucketed':>10s}")
+    print(f"{'part of the study':70s} {'tokens':>7s} {'tokens/s':>9s} {'device-h':>10s} {'after cut':>10s}")
     before, after = [], []
     for name, tokens, (tps0, tps1), note in rows:
         before.append(tokens / tps0 / 3600)
@@ -297,6 +301,7 @@ def main():
         print(f"biggest cost {label}: {rows[big][0]} ({100 * hours[big] / sum(hours):.0f}% of the total)")
     if not math.isfinite(sum(before)):
         sys.exit(1)
+
 
 if __name__ == "__main__":
     main()

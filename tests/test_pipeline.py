@@ -143,8 +143,9 @@ def test_sweep_reuses_base_model_with_identical_results(tmp_path):
         assert (tmp_path / "reuse" / job.name / "model" / "adapter_config.json").is_file()
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
-    cfg = tiny_cfg("train.max_steps=6", "train.save_every=2")
+@pytest.mark.parametrize("bucketing", ["false", "true"])
+def test_killed_run_resumes_to_the_same_result(tmp_path, bucketing):
+    cfg = tiny_cfg("train.max_steps=6", "train.save_every=2", f"train.length_bucketing={bucketing}")
     whole = json.loads((run_sl(cfg, tmp_path / "a", progress=False) / "metrics.json").read_text())
     partial = run_sl(cfg, tmp_path / "b", progress=False, stop_after=3)
     assert partial.name.endswith(".tmp") and (partial / "state.pt").is_file()

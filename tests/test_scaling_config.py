@@ -97,3 +97,16 @@ def test_string_overrides_stay_verbatim():
     """YAML would read 0110 as a number; a str field keeps the text, as llm_unmask's --set does."""
     cfg = load_pretrain_config(None, ["finetune.model.unmask=0110", "train.max_steps=5"])
     assert cfg.finetune.model.unmask == "0110" and cfg.train.max_steps == 5
+
+
+def test_paper_finetune_is_the_same_in_every_source():
+    """paper.yaml, finetune.yaml and the built-in defaults describe one checkpoint fine-tune, length-bucketed."""
+    from dataclasses import asdict
+
+    from scaling.config import PretrainConfig
+
+    sources = [load_pretrain_config(ROOT / "configs/scaling/paper.yaml").finetune,
+               load_pretrain_config(ROOT / "configs/scaling/finetune.yaml").finetune, PretrainConfig().finetune]
+    for ft in sources:
+        assert ft.train.length_bucketing
+        assert asdict(ft.train) == asdict(sources[0].train)

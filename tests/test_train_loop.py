@@ -47,3 +47,26 @@ def test_4bit_weights_load_onto_this_process_gpu(monkeypatch):
     q = kw["quantization_config"]
     assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
     assert q.bnb_4bit_compute_dtype == torch.bfloat16 and kw["dtype"] == torch.bfloat16
+
+
+def test_adamw_is_fused_where_torch_has_the_kernel_and_updates_like_the_default():
+    from llm_unmask.train import build_optimizer, fused_adamw_available
+
+    cfg = TrainConfig(lr=1e-2, weight_decay=0.1)
+    models = []
+    for fused in (None, False):
+        torch.manual_seed(0)
+        models.append(torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7), torch.nn.Linear(7, 2)))
+        opt = build_optimizer(models[-1], cfg, device_type="cpu", fused=fused)
+        assert bool(opt.defaults["fused"]) is (fused is None)  # auto -> fused on the CPU; False -> torch's default
+        assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
+        x = torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
+        for _ in range(3):
+            opt.zero_grad()
+            models[-1](x).pow(2).sum().backward()
+            opt.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        assert torch.allclose(a, b, atol=1e-6) and not torch.equal(a, torch.zeros_like(a))
+    # a device without the kernel, or integer tensors, keep the per-tensor implementation
+    assert not fused_adamw_available(list(models[0].parameters()), "no-such-device")
+    assert not fused_adamw_available([torch.zeros(3, dtype=torch.long)], "cpu")
