@@ -5,14 +5,15 @@ Measures, in one run on the current device:
   (a) pre-training tokens/s of the paper-sized 68M RoBERTa-shaped decoder (our TrainLoop, CLM, 512-token blocks);
   (b) tokens/s of one checkpoint fine-tune of that model on CoNLL03 NER (decoder-unmask, all weights trained);
   (c) tokens/s of one SmolLM2-135M unmasked LoRA fine-tune;
-each before and after the cost cut, side by side in alternating rounds: before = random batches and torch's
-per-tensor AdamW; after = length-bucketed batches (fine-tunes only: CoNLL03 in random batches of 16 is ~60%
-padding) and fused AdamW (one kernel per update). (b) and (c) also run the plain Hugging Face way
-(AutoModelForTokenClassification + Trainer with its defaults) on the very same random batches as ours.
+each in three arms, side by side in alternating rounds: before = random batches and torch's per-tensor AdamW (the
+code before the cost cut); fused = the same with fused AdamW (one kernel per update, the default now); bucketed =
+also length-bucketed batches (`train.length_bucketing`, opt-in: CoNLL03 in random batches of 16 is ~60% padding).
+(b) and (c) also run the plain Hugging Face way (AutoModelForTokenClassification + Trainer with its defaults) on
+the very same random batches as ours.
 Then multiplies by the study's token counts:
   2 pre-trainings x 10 epochs of BookCorpus; 51 checkpoints x 3 variants x 4 tasks x 5 seeds x 5 epochs;
   16 configs x 4 tasks x 5 seeds x 2 models x 5 epochs of 7B QLoRA;
-and prints device-hours before and after the cut, and the biggest cost.
+and prints device-hours for each arm, and the biggest cost.
 The 7B rate is measured only on CUDA (a random 7B-shaped Llama under QLoRA, `--shape 7b` of
 bench_finetune.py); elsewhere it is extrapolated from (c) by parameter count and labelled as such.
 
@@ -223,25 +224,26 @@ def main():
 
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads"
     n68 = 68e6
-    # every rate is a pair: (before the cost cut, after it); parts not measured here are given and unchanged
+    # every rate is a triple: before the cost cut, with fused AdamW (the default now), and also length-bucketed
+    # (opt-in); parts not measured here are given and the same in all three
     pre = ft = small = None
     if "a" in parts:
         pre, n68 = bench_pretrain(args)
         print(f"(a) pre-training 68M: {pre}", file=sys.stderr, flush=True)
-        pre_rate = (pre["before"], pre["after"])
+        pre_rate = (pre["before"], pre["after"], pre["after"])
     else:
-        pre_rate = (given["a"], given["a"])
+        pre_rate = (given["a"],) * 3
     if "b" in parts:
         ft = bench_checkpoint_finetune(args)
         print(f"(b) checkpoint fine-tune 68M: {ft}", file=sys.stderr, flush=True)
-        ft_rate = (ft["before"], ft["after"])
+        ft_rate = (ft["before"], ft["ours"], ft["after"])
     else:
-        ft_rate = (given["b"], given["b"])
+        ft_rate = (given["b"],) * 3
     if "c" in parts:
         small, small_mem = bench_smollm2(args)
         print(f"(c) SmolLM2: {small}", file=sys.stderr, flush=True)
     if "7b" not in parts and "7b" in given:
-        llm_rate, llm_note = (given["7b"], given["7b"]), "given (bench_finetune.py --shape 7b)"
+        llm_rate, llm_note = (given["7b"],) * 3, "given (bench_finetune.py --shape 7b)"
     elif torch.cuda.is_available() and "7b" in parts:
         import bench_finetune as bf
 
@@ -251,11 +253,11 @@ def main():
                 return SimpleNamespace(shape="7b", steps=args.steps, warmup=args.warmup, batch=16, unmask="1111",
                                        bucketing=bucketing)
             bf.build(b7(False), full, d)
-            llm_rate = (bf.ours(b7(False), full, d, list(full.labels))[0],
-                        bf.ours(b7(True), full, d, list(full.labels))[0])
+            random_batches = bf.ours(b7(False), full, d, list(full.labels))[0]
+            llm_rate = (random_batches, random_batches, bf.ours(b7(True), full, d, list(full.labels))[0])
         llm_note = "measured (random 7B-shaped Llama, QLoRA)"
     elif small is not None:
-        llm_rate = (small["before"] * 135e6 / 6.7e9, small["after"] * 135e6 / 6.7e9)
+        llm_rate = tuple(small[k] * 135e6 / 6.7e9 for k in ("before", "ours", "after"))
         llm_note = "extrapolated from (c) by parameter count (no CUDA)"
     else:
         raise SystemExit("no 7B rate: measure part c or 7b, or give --rate 7b=TOKENS_PER_S")
@@ -274,32 +276,37 @@ def main():
          llm_rate, llm_note),
     ]
     print(f"device: {dev}   (tokens/s count real, non-padding tokens; best of {args.repeats} alternating rounds)")
-    print("before = random batches, torch's per-tensor AdamW; after = the cost cut: length-bucketed batches "
-          "(fine-tunes only), fused AdamW")
+    print("before = random batches, torch's per-tensor AdamW (the code before the cut); fused = random batches, "
+          "fused AdamW (the default now); bucketed = also length-bucketed batches (train.length_bucketing, opt-in)")
     for label, res, mem in (("(a) pre-training 68M, CLM, 512-token blocks", pre, None),
                             ("(b) checkpoint fine-tune 68M, decoder-unmask, CoNLL03 NER", ft, None),
                             ("(c) SmolLM2-135M LoRA, unmask 1111, CoNLL03 NER", small, small and small_mem)):
         if not res:
             continue
-        print(f"{label}: before {res['before']:,.0f}, after {res['after']:,.0f} tokens/s -> "
-              f"{res['after'] / res['before']:.2f}x")
+        line = f"{label}: before {res['before']:,.0f}"
+        if "ours" in res:
+            line += f", fused {res['ours']:,.0f} ({res['ours'] / res['before']:.2f}x)"
+            line += f", bucketed {res['after']:,.0f} tokens/s ({res['after'] / res['before']:.2f}x)"
+        else:
+            line += f", fused {res['after']:,.0f} tokens/s ({res['after'] / res['before']:.2f}x; no padding to bucket)"
+        print(line)
         if "hf" in res:
             extra = (f"  (peak memory {mem['ours'] / 2**20:,.0f} vs {mem['hf'] / 2**20:,.0f} MiB)" if mem else "")
-            print(f"    ours (random batches, fused AdamW) {res['ours']:,.0f} vs plain HF Trainer (its defaults, the "
-                  f"same batches) {res['hf']:,.0f} tokens/s -> {res['ours'] / res['hf']:.2f}x{extra}")
+            print(f"    ours, fused, vs the plain HF Trainer (its defaults, the same random batches): {res['ours']:,.0f} vs "
+                  f"{res['hf']:,.0f} tokens/s -> {res['ours'] / res['hf']:.2f}x{extra}")
     print()
-    print(f"{'part of the study':70s} {'tokens':>7s} {'tokens/s':>9s} {'device-h':>10s} {'after cut':>10s}")
-    before, after = [], []
-    for name, tokens, (tps0, tps1), note in rows:
-        before.append(tokens / tps0 / 3600)
-        after.append(tokens / tps1 / 3600)
-        print(f"{name:70s} {tokens / 1e9:6.2f}B {tps0:9,.0f} {before[-1]:10,.1f} {after[-1]:10,.1f}   {note}")
-    print(f"{'total':70s} {'':7s} {'':9s} {sum(before):10,.1f} {sum(after):10,.1f}   "
-          f"-> {sum(before) / sum(after):.2f}x less")
-    for label, hours in (("before the cut", before), ("after the cut", after)):
-        big = max(range(len(rows)), key=lambda i: hours[i])
-        print(f"biggest cost {label}: {rows[big][0]} ({100 * hours[big] / sum(hours):.0f}% of the total)")
-    if not math.isfinite(sum(before)):
+    print(f"{'part of the study':70s} {'tokens':>7s} {'tok/s before':>12s}   device-hours: {'before':>9s} "
+          f"{'fused':>9s} {'bucketed':>9s}")
+    hours = [[tokens / tps / 3600 for tps in rates] for _, tokens, rates, _ in rows]
+    for (name, tokens, rates, note), h in zip(rows, hours):
+        print(f"{name:70s} {tokens / 1e9:6.2f}B {rates[0]:12,.0f}   {'':14s}{h[0]:9,.1f} {h[1]:9,.1f} {h[2]:9,.1f}   {note}")
+    totals = [sum(h[k] for h in hours) for k in range(3)]
+    print(f"{'total':70s} {'':7s} {'':12s}   {'':14s}{totals[0]:9,.1f} {totals[1]:9,.1f} {totals[2]:9,.1f}   "
+          f"-> {totals[0] / totals[1]:.2f}x / {totals[0] / totals[2]:.2f}x less")
+    for k, label in enumerate(("before the cut", "with fused AdamW", "also bucketed")):
+        big = max(range(len(rows)), key=lambda i: hours[i][k])
+        print(f"biggest cost {label}: {rows[big][0]} ({100 * hours[big][k] / totals[k]:.0f}% of the total)")
+    if not math.isfinite(totals[0]):
         sys.exit(1)
 
 
