@@ -172,11 +172,11 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
         base.eval_splits = ["validation", "test"]
     task_list = [t.strip() for t in (tasks or base.data.task).split(",") if t.strip()]
     var_list, seed_list, sh = parse_variants(variants), parse_seeds(seeds), parse_shard(shard)
-    jobs = [c.job for c in checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)]
-    if dispatch_sweep("finetune-checkpoints", jobs, Path(output), sh, dry_run, workers, quiet, module="scaling.cli"):
+    cjobs = checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)
+    if dispatch_sweep("finetune-checkpoints", [c.job for c in cjobs], Path(output), sh, dry_run, workers, quiet,
+                      module="scaling.cli"):
         return
-    result = finetune_checkpoints(base, dirs, output, variants=var_list, tasks=task_list, seeds=seed_list,
-                                  checkpoints=checkpoints, shard=sh, progress=not quiet)
+    result = finetune_checkpoints(cjobs, output, sh, progress=not quiet)
     finish_sweep("finetune-checkpoints", result, suffix=f"; results in {output}")
 
 

@@ -185,10 +185,9 @@ class CheckpointRunner:
                       extra_metrics=self.extras[job.name], run_name=job.name)
 
 
-def finetune_checkpoints(base: RunConfig, dirs: dict[str, Path], output: str | Path, *, variants: Sequence[str],
-                         tasks: Sequence[str], seeds: Sequence[int], checkpoints: str = "all",
-                         shard: tuple[int, int] = (0, 1), progress: bool = True) -> SweepResult:
-    cjobs = checkpoint_jobs(base, dirs, variants, tasks, seeds, checkpoints)
+def finetune_checkpoints(cjobs: Sequence[CheckpointJob], output: str | Path, shard: tuple[int, int] = (0, 1),
+                         progress: bool = True) -> SweepResult:
+    """Run this shard's jobs of :func:`checkpoint_jobs` (built once by the caller, which also lists them)."""
     extras = {c.job.name: c.extra for c in cjobs}
     return run_jobs([c.job for c in cjobs], Path(output), CheckpointRunner(output, extras, progress), shard,
                     progress=progress)
