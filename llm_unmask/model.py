@@ -42,6 +42,16 @@ def model_label(cfg: ModelConfig) -> str:
     return base.replace("/", "_")
 
 
+NO_MODEL = "no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH"
+
+
+def pretrained_name(cfg: ModelConfig) -> str:
+    """The Hub name or local folder the weights come from (a GGUF file's folder once resolved)."""
+    if cfg.name is None:
+        raise ConfigError(NO_MODEL)
+    return str(cfg.name)
+
+
 def qlora_load_kwargs() -> dict:
     """``from_pretrained`` arguments for the paper's 4-bit base weights (NF4, double quantization, bf16 compute).
 
@@ -59,13 +69,12 @@ def qlora_load_kwargs() -> dict:
 def load_pretrained(auto_cls, cfg: ModelConfig, quantized: bool, pad_token_id: int | None, **kwargs):
     """A Hub name, local folder or GGUF file as ``auto_cls`` (the SL head or, for the IT baseline, the causal
     LM head): 4-bit NF4 base weights where ``quantized`` (QLoRA), fp32 weights otherwise."""
-    if cfg.name is None:
-        raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
+    name = pretrained_name(cfg)
     kwargs["attn_implementation"] = cfg.attn_implementation
     if cfg.gguf_file:
         kwargs["gguf_file"] = cfg.gguf_file
     kwargs.update(qlora_load_kwargs() if quantized else {"dtype": torch.float32})
-    model = auto_cls.from_pretrained(str(cfg.name), **kwargs)
+    model = auto_cls.from_pretrained(name, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = pad_token_id
     return model
@@ -125,7 +134,7 @@ def load_base_tokenizer(cfg: ModelConfig, train_texts: Sequence[str] | None = No
         return train_tokenizer(train_texts, vocab_size=512, kind="byte-level")
     source = cfg.tokenizer or cfg.name
     if source is None:
-        raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
+        raise ConfigError(NO_MODEL)
     return load_tokenizer(source, None if cfg.tokenizer else _gguf_name(cfg))
 
 
@@ -170,10 +179,8 @@ def build_model(
         model = build_tiny_random(AutoModelForTokenClassification, cfg, tok, seed, num_labels=len(labels),
                                   id2label=id2label, label2id=label2id, classifier_dropout=cfg.head_dropout)
     else:
-        if cfg.name is None:
-            raise ConfigError("no model given: pass --model NAME_OR_PATH, --gguf-file or --tiny-random ARCH")
         gguf = {"gguf_file": cfg.gguf_file} if cfg.gguf_file else {}
-        config = AutoConfig.from_pretrained(str(cfg.name), num_labels=len(labels), id2label=id2label,
+        config = AutoConfig.from_pretrained(pretrained_name(cfg), num_labels=len(labels), id2label=id2label,
                                             label2id=label2id, **gguf)
         config.classifier_dropout = cfg.head_dropout
         with torch.random.fork_rng():

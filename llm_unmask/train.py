@@ -82,8 +82,7 @@ def fused_adamw_available(params: Sequence[torch.Tensor], device_type: str | Non
         devices = ["cuda", "cpu"]
     device_type = device_type or (params[0].device.type if params else "cpu")
     return device_type in devices and all(
-        p.is_floating_point() and p.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-        for p in params)
+        p.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64) for p in params)
 
 
 def peak_memory_bytes() -> int:

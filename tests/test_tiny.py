@@ -95,3 +95,18 @@ def test_encoders_have_no_lm_head(arch):
 def test_bad_head():
     with pytest.raises(ConfigError, match="head"):
         tiny_model("llama", head="seq-cls")
+
+
+def test_no_model_given_is_one_clear_error_on_every_loading_path():
+    from transformers import AutoModelForCausalLM
+
+    from llm_unmask.config import ModelConfig
+    from llm_unmask.model import build_model, load_base_tokenizer, load_pretrained
+    from llm_unmask.tokenization import train_tokenizer
+
+    cfg = ModelConfig(quantization="none")
+    tok = train_tokenizer(["a b c"], vocab_size=300, kind="byte-level")
+    for load in (lambda: load_base_tokenizer(cfg), lambda: build_model(cfg, ["O"], seed=0, tokenizer=tok),
+                 lambda: load_pretrained(AutoModelForCausalLM, cfg, False, 0)):
+        with pytest.raises(ConfigError, match="no model given: pass --model"):
+            load()
