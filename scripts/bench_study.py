@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import functools
 import math
 import sys
 import tempfile
@@ -89,15 +91,23 @@ def bench_pretrain(args) -> tuple[dict, int]:
 
 
 def conll_sentences(args, n: int):
+    """CoNLL03 NER (read once per run), or n generated sentences without the data. Each caller gets its own
+    splits dict: the parts cut or replace the training split for their measurement."""
     from llm_unmask.tasks import load_task
 
     try:
-        task = load_task("conll03-ner", args.data_dir)
-        name = "conll03-ner"
+        task, name = _conll03(args.data_dir), "conll03-ner"
     except Exception as exc:  # no data here: same code path on generated sentences
         print(f"(CoNLL03 not available: {exc}; using synthetic-right)", file=sys.stderr)
         task, name = load_task("synthetic-right", n_train=n), "synthetic-right"
-    return task, name
+    return dataclasses.replace(task, splits=dict(task.splits)), name
+
+
+@functools.cache
+def _conll03(data_dir: str | None):
+    from llm_unmask.tasks import load_task
+
+    return load_task("conll03-ner", data_dir)
 
 
 def bench_checkpoint_finetune(args) -> dict:
