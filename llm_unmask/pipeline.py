@@ -15,11 +15,11 @@ import torch
 from .align import Encoded, WordEncoder, encode
 from .batching import collate
 from .config import RunConfig, config_hash, dump_yaml
-from .errors import DataError, LookingRightError
+from .errors import DataError, LookingRightError, RunError
 from .evaluate import predict_tags, score, write_predictions
-from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
+from .io import atomic_replace_dir, atomic_write_json, atomic_write_text, load_plain_state
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
-from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
+from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, lock_path, run_id
 from .tasks import TaskData, load_task
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
@@ -99,7 +99,7 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     # run directory (lock, logs, evaluation, files); the others only train alongside it.
     main_proc = dist is None or dist.is_main_process
     # (a multi-process launch is one worker: its processes share the run, so no lock between them)
-    lock = Lock.acquire(Path(output) / ".locks" / rid) if dist is None else None
+    lock = Lock.acquire(lock_path(output, rid)) if dist is None else None
     if dist is None and lock is None:
         log.info("skip %s (another worker holds its lock)", rid)
         return final
@@ -109,6 +109,7 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
             if not _resumable(tmp, cfg):
                 shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True, exist_ok=True)
+            (tmp / ERROR).unlink(missing_ok=True)  # an earlier attempt's error
         if dist is not None:
             dist.wait_for_everyone()
         handler = _setup_file_log(tmp / "train.log") if main_proc else None
@@ -119,12 +120,12 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         except LookingRightError as exc:  # a user mistake: one line, no traceback
             log.error("run %s failed: %s", rid, exc)
             if main_proc:
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                _keep_failed(tmp, exc)
             raise
         except Exception as exc:
             log.exception("run %s failed", rid)
             if main_proc:
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                _keep_failed(tmp, exc)
             raise
         finally:
             if handler is not None:
@@ -138,6 +139,22 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         if lock is not None:
             lock.release()
     return final
+
+
+FAILED_KEEPS = (ERROR, "train.log", "config.yaml", "state.pt")
+"""What a failed run leaves in ``<id>.tmp/``: its error (``report`` lists it), its log, and what a re-run
+resumes from; partial model/ or predictions/ go."""
+
+
+def _keep_failed(tmp: Path, exc: BaseException) -> None:
+    atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+    for p in tmp.iterdir():
+        if p.name in FAILED_KEEPS:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _distributed():
@@ -182,11 +199,11 @@ def _save_state(path: Path, model, loop: TrainLoop) -> None:
 
 
 def _load_state(path: Path, model, loop: TrainLoop) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_plain_state(path)
     params = dict(model.named_parameters())
     missing = [n for n in state["weights"] if n not in params]
     if missing:
-        raise RuntimeError(f"{path}: saved weights do not fit the model (e.g. {missing[0]})")
+        raise RunError(f"{path}: saved weights do not fit the model (e.g. {missing[0]}); delete it to start over")
     with torch.no_grad():
         for n, w in state["weights"].items():
             params[n].copy_(w)

@@ -6,11 +6,20 @@ finetune-tiny) and repeatable ``--set key=value`` overrides.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import click
 
-from llm_unmask.cli import dispatch_sweep, finish_sweep, friendly_errors, resolve_config, workers_option
+from llm_unmask.cli import (
+    dispatch_sweep,
+    finish_sweep,
+    friendly_errors,
+    lock_timeout_option,
+    resolve_config,
+    workers_option,
+)
 from llm_unmask.cli import setup_logging as _setup_logging
 
 DEFAULT_PRETRAIN = "runs/scaling/pretrain"
@@ -74,6 +83,7 @@ def _pretrain_config(config, overrides, **direct):
 @click.option("--stop-after", type=int, default=None, metavar="K",
               help="Stop once checkpoint K is written (continue later with --resume), e.g. for time-limited jobs.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
+@lock_timeout_option
 @friendly_errors
 def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, stop_after, quiet):
     """Pre-train from scratch and save the initial weights plus checkpoints_per_epoch checkpoints per epoch.
@@ -88,7 +98,8 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
     for a in (["encoder", "decoder"] if arch == "both" else [arch]):
         cfg = _pretrain_config(config, overrides, corpus=corpus, tokenizer=tokenizer)
         cfg.arch = a
-        result = pretrain(cfg, output, resume=resume, stop_after=stop_after, progress=not quiet)
+        with _writer_lock(Path(output), a):
+            result = pretrain(cfg, output, resume=resume, stop_after=stop_after, progress=not quiet)
         if not result.is_main:
             continue
         state = "complete" if result.complete else "stopped (continue with --resume)"
@@ -96,6 +107,25 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
         util = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
         click.echo(f"{a}: {len(result.checkpoints)} checkpoints in {result.arch_dir / 'checkpoints'} "
                    f"({state}{speed}{util})")
+
+
+@contextlib.contextmanager
+def _writer_lock(output: Path, arch: str):
+    """One writer per pre-training folder: a second process gets a one-line error naming the holder. Under
+    `accelerate launch` the main process (rank 0) holds it for all ranks."""
+    from llm_unmask.errors import RunError
+    from llm_unmask.locks import Lock, describe_holder, lock_path
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    path = lock_path(output, arch)
+    lock = Lock.acquire(path)
+    if lock is None:
+        raise RunError(f"{output / arch}: another process is pre-training into this folder "
+                       f"({describe_holder(path)}); wait for it, or choose another --output")
+    with lock:
+        yield
 
 
 @main.command("train-tokenizer", short_help="Train a RoBERTa-style byte-level BPE tokenizer (offline).")
@@ -150,6 +180,7 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
 @workers_option
+@lock_timeout_option
 @friendly_errors
 def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds, checkpoints, config, overrides,
                  data_dir, eval_test, shard, output, dry_run, quiet, workers):
@@ -158,6 +189,9 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     Resumable and shardable like `llm_unmask sweep` (same mechanism): a re-run does only what is missing, and
     N workers can share --output with --shard K/N. Each run's metrics.json records the checkpoint index,
     pre-training epochs and tokens seen; `scaling plot` draws them.
+
+    \b
+    Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
     from llm_unmask.sweep import parse_seeds, parse_shard
 
