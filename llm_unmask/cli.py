@@ -147,9 +147,12 @@ def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **d
         if value is not None:
             section, name = key.split(".")
             setattr(getattr(cfg, section), name, value)
+    from .checks import check_run_config
     from .config import normalize
 
-    return normalize(cfg)
+    cfg = normalize(cfg)
+    check_run_config(cfg)
+    return cfg
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -231,16 +234,23 @@ def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     \b
     Exit codes: 0 done; 1 the run failed; 2 bad input; 3 another process holds the run.
     """
-    from .pipeline import run_sl
+    from .checks import check_output_dir
+    from .errors import ConfigError
+    from .pipeline import load_task_for, run_sl
 
     setup_logging(not quiet)
     if unmask and unmask_layers:
         raise click.UsageError("give --unmask or --unmask-layers, not both")
+    for flag, value in (("--unmask", unmask), ("--unmask-layers", unmask_layers)):
+        if value is not None and not value.strip():
+            raise ConfigError(f"{flag} is empty; give a group code such as 0110, 'all', or 'none' for the stock model")
+    check_output_dir(output)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
     if seed is not None:
         cfg.seed = seed
-    path = run_sl(cfg, output, progress=not quiet)
+    # bad data is reported before the run folder exists
+    path = run_sl(cfg, output, task=load_task_for(cfg), progress=not quiet)
     _print_run(path)
 
 
@@ -286,10 +296,12 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     \b
     Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
+    from .checks import check_output_dir
     from .pipeline import SweepRunner
     from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
 
     setup_logging(not quiet)
+    check_output_dir(output)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
     jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
@@ -362,9 +374,12 @@ def finish_sweep(command: str, result, skipped_means: str = "complete", suffix: 
 @friendly_errors
 def predict_cmd(run_dir, input_path, fmt, out_path):
     """Label new text with a trained run; writes `token label` lines (CoNLL style)."""
+    from .checks import check_output_file
     from .predict import predict_file
 
     setup_logging(False)
+    if out_path:
+        check_output_file(out_path)
     text = predict_file(Path(run_dir), Path(input_path), fmt)
     if out_path:
         from .io import atomic_write_text

@@ -36,9 +36,12 @@ class Prepared:
 
 
 def load_task_for(cfg: RunConfig) -> TaskData:
+    from .checks import check_learnable
+
     data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
     if "train" not in data.splits:
         raise DataError(f"task '{cfg.data.task}' has no training split")
+    check_learnable(data, cfg.data.options.get("train") or cfg.data.data_dir)
     return data
 
 

@@ -92,9 +92,12 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
     laptop CPU) and writes 51 checkpoints under runs/scaling/pretrain/<arch>/checkpoints. Multi-GPU:
     `accelerate launch -m scaling.cli pretrain ...` (see docs/scaling.md).
     """
+    from llm_unmask.checks import check_output_dir
+
     from .pretrain import pretrain
 
     setup_logging(not quiet)
+    check_output_dir(output)
     for a in (["encoder", "decoder"] if arch == "both" else [arch]):
         cfg = _pretrain_config(config, overrides, corpus=corpus, tokenizer=tokenizer)
         cfg.arch = a
@@ -193,11 +196,13 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     \b
     Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
+    from llm_unmask.checks import check_output_dir
     from llm_unmask.sweep import parse_seeds, parse_shard
 
     from .finetune import arch_dirs, checkpoint_jobs, finetune_checkpoints, parse_variants
 
     setup_logging(not quiet)
+    check_output_dir(output)
     dirs = arch_dirs(pretrain_dir, encoder_dir, decoder_dir)
     base = _finetune_config(config, overrides, dirs)
     if data_dir:
