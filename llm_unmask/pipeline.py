@@ -106,6 +106,9 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     if dist is None and lock is None:
         log.info("skip %s (another worker holds its lock)", rid)
         return final
+    if lock is not None and is_complete(final):  # finished by another worker just before we took the lock
+        lock.release()
+        return final
     tmp = Path(output) / f"{rid}.tmp"
     try:
         if main_proc:

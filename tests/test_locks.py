@@ -205,3 +205,23 @@ def test_malicious_resume_state_is_refused_not_executed(tmp_path):
         run_sl(cfg, tmp_path / "runs", progress=False)
     assert not marker.exists()
     assert (tmp / "error.txt").read_text().startswith("RunError:")
+
+
+@pytest.mark.slow
+def test_workers_parent_exits_3_listing_runs_an_outside_process_holds(tmp_path):
+    from llm_unmask.cli import build_config
+    from llm_unmask.sweep import sl_jobs
+
+    sets = [x for s in TINY for x in ("--set", s)]
+    cfg = build_config("tiny", None, None, None, None, TINY)
+    held, free = sorted(sl_jobs(cfg, ["synthetic-right"], ["none"], [1, 2]), key=lambda j: j.name)
+    out = tmp_path / "runs"
+    lock = Lock.acquire(lock_path(out, held.name))
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "llm_unmask.cli", "sweep", "--config", "tiny", *sets, "--unmask", "none",
+                        "--seeds", "1-2", "--output", str(out), "--workers", "2", "--quiet"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lock.release()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "1 run by 2 workers, 0 already complete, 0 missing, 1 held by other processes" in r.stdout
+    assert f"HELD {held.name}" in r.stderr and is_complete(out / free.name)
