@@ -134,6 +134,23 @@ def test_train_of_a_held_run_exits_3_naming_the_holder(tmp_path):
     assert r.exit_code == 3 and f"pid {os.getpid()}" in r.output, r.output
 
 
+def test_a_run_finished_while_its_lock_was_taken_is_not_redone(tmp_path, monkeypatch):
+    import shutil
+
+    cfg = tiny()
+    done = run_sl(cfg, tmp_path / "a", progress=False)
+    take = Lock.acquire
+
+    def finished_meanwhile(cls, path):  # another worker finishes the run just before this one locks it
+        shutil.copytree(done, tmp_path / "b" / done.name)
+        return take(path)
+
+    monkeypatch.setattr(Lock, "acquire", classmethod(finished_meanwhile))
+    again = run_sl(cfg, tmp_path / "b", progress=False)
+    assert (again / "metrics.json").read_text() == (done / "metrics.json").read_text()  # not retrained
+    assert list((tmp_path / "b" / ".locks").iterdir()) == []
+
+
 def test_failed_run_keeps_its_error_for_the_report_and_nothing_else(tmp_path, monkeypatch):
     from llm_unmask import pipeline
     from llm_unmask.report.collect import _describe_incomplete
