@@ -88,14 +88,26 @@ def test_locks_of_a_killed_node_and_of_a_live_unrelated_pid_expire(tmp_path, mon
 
 
 def test_a_live_owners_heartbeat_keeps_its_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv(TIMEOUT_ENV, "0.5")
+    monkeypatch.setenv(TIMEOUT_ENV, "5")
     path = lock_path(tmp_path, "run")
     owner = Lock.acquire(path)
     assert owner is not None and Lock.acquire(path) is None
-    time.sleep(1.0)  # two timeouts: only the heartbeat keeps it fresh
+    backdate_locks(tmp_path, 60)  # as if the owner had been quiet for 12 timeouts ...
+    for _ in range(200):  # ... until its heartbeat (every 0.5 s) touches the lock again
+        if time.time() - path.stat().st_mtime < 5:
+            break
+        time.sleep(0.1)
     assert Lock.acquire(path) is None and Lock.is_held(path)
     owner.release()
     assert not path.exists() and not Lock.is_held(path)
+    stopped = Lock.acquire(path)
+    stopped._stop.set()  # an owner whose heartbeat stopped (hung, or its node died) ...
+    backdate_locks(tmp_path, 60)
+    taker = Lock.acquire(path)
+    assert taker is not None  # ... loses the lock after the timeout
+    stopped.release()  # and releasing late does not remove the new owner's lock
+    assert path.exists() and Lock.is_held(path)
+    taker.release()
 
 
 def test_bad_lock_timeout_is_one_line(tmp_path):
