@@ -19,7 +19,17 @@ from .errors import DataError, LookingRightError, RunError
 from .evaluate import predict_tags, score, write_predictions
 from .io import atomic_replace_dir, atomic_write_json, atomic_write_text, load_plain_state
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
-from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, lock_path, run_id
+from .runs import (
+    ERROR,
+    METRICS,
+    Lock,
+    git_commit,
+    is_complete,
+    library_versions,
+    lock_path,
+    record_failure,
+    run_id,
+)
 from .tasks import TaskData, load_task
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
@@ -126,12 +136,12 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         except LookingRightError as exc:  # a user mistake: one line, no traceback
             log.error("run %s failed: %s", rid, exc)
             if main_proc:
-                _keep_failed(tmp, exc)
+                record_failure(tmp, exc)
             raise
         except Exception as exc:
             log.exception("run %s failed", rid)
             if main_proc:
-                _keep_failed(tmp, exc)
+                record_failure(tmp, exc)
             raise
         finally:
             if handler is not None:
@@ -145,22 +155,6 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         if lock is not None:
             lock.release()
     return final
-
-
-FAILED_KEEPS = (ERROR, "train.log", "config.yaml", "state.pt")
-"""What a failed run leaves in ``<id>.tmp/``: its error (``report`` lists it), its log, and what a re-run
-resumes from; partial model/ or predictions/ go."""
-
-
-def _keep_failed(tmp: Path, exc: BaseException) -> None:
-    atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
-    for p in tmp.iterdir():
-        if p.name in FAILED_KEEPS:
-            continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
 
 
 def _distributed():

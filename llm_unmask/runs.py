@@ -8,6 +8,7 @@ Locks (one per run, so workers sharing an output folder never clobber a run) liv
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .config import RunConfig, config_hash
 from .errors import RunError
+from .io import atomic_write_text
 from .locks import Lock, lock_path  # noqa: F401 - run_sl, the IT baseline and tests take run locks from here
 
 METRICS = "metrics.json"
@@ -67,6 +69,23 @@ def is_complete(run_dir: Path) -> bool:
     except RunError:
         return False
     return True
+
+
+FAILED_KEEPS = (ERROR, "train.log", "config.yaml", "state.pt")
+"""What a failed run leaves in ``<id>.tmp/``: its error (``report`` lists it as 'failed: ...'), its log, its
+config and the state a re-run resumes from. Partial model/ or predictions/ are removed."""
+
+
+def record_failure(tmp: Path, exc: BaseException) -> None:
+    """Write a failed run's error into ``tmp/error.txt`` and drop everything a re-run does not need."""
+    atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+    for p in tmp.iterdir():
+        if p.name in FAILED_KEEPS:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def library_versions() -> dict:

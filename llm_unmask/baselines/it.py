@@ -44,7 +44,7 @@ import torch
 from ..config import RunConfig, config_hash, dump_yaml, load_config
 from ..errors import ConfigError, RunError
 from ..io import atomic_replace_dir, atomic_write_json, atomic_write_text
-from ..runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, lock_path, run_id
+from ..runs import METRICS, Lock, git_commit, is_complete, library_versions, lock_path, record_failure, run_id
 from .parse import EMPTY, FAILURES, STATUSES, decode_response
 from .prompts import PromptSpec, prompt_spec, render_prompt, render_response
 
@@ -325,7 +325,7 @@ def it_run(cfg: RunConfig, output: str | Path, *, evaluate: bool = True, progres
                 trained = _train(cfg, tmp, rid, task, progress)
             except Exception as exc:
                 log.exception("IT run %s failed in training", rid)
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                record_failure(tmp, exc)
                 raise
             finally:
                 _drop_log(handler)
