@@ -41,9 +41,13 @@ def check_model(cfg) -> None:
     if cfg.tiny_random:
         return
     if cfg.gguf_file:
-        name = Path(cfg.name).expanduser() if cfg.name else None
-        path = name / cfg.gguf_file if name is not None and name.is_dir() else Path(cfg.gguf_file).expanduser()
-        if path.is_file():
+        import copy
+
+        from .model import resolve_gguf
+
+        where = resolve_gguf(copy.deepcopy(cfg))  # a missing local file is a ConfigError here already
+        path = Path(where.name) / where.gguf_file
+        if path.is_file():  # else a file inside a Hub repo
             with open(path, "rb") as fh:
                 if fh.read(4) != GGUF_MAGIC:
                     raise ConfigError(f"--gguf-file {path}: not a GGUF file (it does not start with the GGUF "

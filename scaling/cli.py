@@ -196,7 +196,7 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     \b
     Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
-    from llm_unmask.checks import check_output_dir
+    from llm_unmask.checks import check_output_dir, check_train
     from llm_unmask.sweep import parse_seeds, parse_shard
 
     from .finetune import arch_dirs, checkpoint_jobs, finetune_checkpoints, parse_variants
@@ -205,6 +205,7 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     check_output_dir(output)
     dirs = arch_dirs(pretrain_dir, encoder_dir, decoder_dir)
     base = _finetune_config(config, overrides, dirs)
+    check_train(base.train)
     if data_dir:
         base.data.data_dir = data_dir
     if eval_test:

@@ -40,6 +40,7 @@ def files(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--gguf-file", "{t}/fake.gguf", "--task", "synthetic-right"], "--gguf-file {t}/fake.gguf: not a GGUF file"),
+    (["train", "--gguf-file", "{t}/missing.gguf", "--task", "synthetic-right"], "--gguf-file: file not found: {t}/missing.gguf"),
     (["train", "--model", "{t}/no/such/model", "--task", "synthetic-right"], "--model {t}/no/such/model: no such file or folder"),
     (["train", *TINY, "--set", "train.max_steps=0"], "train.max_steps must be at least 1"),
     (["train", *TINY, "--set", "train.max_steps=-5"], "train.max_steps must be at least 1"),
