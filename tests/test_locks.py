@@ -110,6 +110,19 @@ def test_a_live_owners_heartbeat_keeps_its_lock(tmp_path, monkeypatch):
     taker.release()
 
 
+def test_a_recycled_pid_is_taken_over_at_once(tmp_path):
+    """A dead owner's PID now used by a live, unrelated process: the recorded start time tells them apart, so
+    no timeout has to pass (the marker's heartbeat is fresh)."""
+    path = lock_path(tmp_path, "run")
+    code = f"import os; from llm_unmask.locks import Lock; Lock.acquire({str(path)!r}); os._exit(0)"
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    pid, *rest = path.read_text().split("\n")
+    path.write_text("\n".join([str(os.getpid()), *rest]))  # the dead owner's PID, reused by this process
+    taker = Lock.acquire(path)
+    assert taker is not None
+    taker.release()
+
+
 def test_bad_lock_timeout_is_one_line(tmp_path):
     from llm_unmask.cli import main
 
