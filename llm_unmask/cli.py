@@ -281,7 +281,8 @@ def _print_run(path: Path) -> None:
 @click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all.")
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
-@click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @workers_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
@@ -317,13 +318,15 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
     """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs, and
     ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
     True when one of them handled the command, so the caller has nothing left to do."""
+    from .locks import Lock, lock_path
     from .runs import is_complete
     from .sweep import shard_jobs
 
     run_dirs = [output / j.name for j in shard_jobs(jobs, shard)]
     if dry_run:
         for d in run_dirs:
-            click.echo(f"{'done' if is_complete(d) else 'todo'}  {d.name}")
+            state = "done" if is_complete(d) else "held" if Lock.is_held(lock_path(output, d.name)) else "todo"
+            click.echo(f"{state}  {d.name}")
         return True
     if workers == 1:
         return False
@@ -331,8 +334,6 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
 
     def done() -> int:
         return sum(is_complete(d) for d in run_dirs)
-
-    from .locks import Lock, lock_path
 
     before = done()
     codes = run_workers(workers, strip_option(sys.argv[1:], "--workers"), output, done, len(run_dirs),

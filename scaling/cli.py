@@ -180,7 +180,7 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--output", default=DEFAULT_FINETUNE, show_default=True, type=click.Path(file_okay=False),
               help="Results folder; one run directory per (task, variant, checkpoint, seed).")
-@click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@click.option("--dry-run", is_flag=True, help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
 @workers_option
 @lock_timeout_option

@@ -139,6 +139,8 @@ def test_sweep_ends_with_exit_3_listing_runs_others_hold(tmp_path):
     lock = Lock.acquire(lock_path(out, run_id(held)))
     args = ["sweep", "--config", "tiny", *[x for s in TINY for x in ("--set", s)], "--unmask", "none",
             "--seeds", "120,121", "--output", str(out), "--quiet"]
+    r = CliRunner().invoke(main, [*args, "--dry-run"])
+    assert f"held  {run_id(held)}" in r.output and r.output.count("todo") == 1
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 3, r.output
     assert "1 run, 0 skipped (complete), 0 failed, 1 held by other processes" in r.output
