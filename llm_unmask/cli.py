@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def resolve_config(name: str | None, family: str = "llm_unmask") -> Path | None:
                              param_hint="--config")
 
 
+EXIT_FAILED = 1
+"""Exit code: a run failed (its error is in <output>/<id>.tmp/error.txt)."""
+EXIT_BAD_INPUT = 2
+"""Exit code: bad input (a one-line error naming the flag or file)."""
+EXIT_HELD = 3
+"""Exit code: this command did all it could, but other live processes still hold runs (listed on stderr)."""
+
+
 def friendly_errors(fn):
     """Known errors become one line on stderr and exit code 2; no traceback for user mistakes."""
 
@@ -43,7 +52,7 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except LookingRightError as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
 
@@ -72,6 +81,30 @@ def setup_logging(verbose: bool) -> None:
         pass
 
 
+def _set_lock_timeout(ctx, param, value):
+    import math
+
+    from .locks import TIMEOUT_ENV
+
+    if value is None:
+        return None
+    if not (value > 0 and math.isfinite(value)):
+        raise click.BadParameter(f"must be a number of seconds > 0, got {value}")
+    os.environ[TIMEOUT_ENV] = str(value)  # so --workers' processes and the lock code see the same value
+    return value
+
+
+def lock_timeout_option(fn):
+    """``--lock-timeout S`` of every command that takes run locks (see :mod:`llm_unmask.locks`)."""
+    from .locks import DEFAULT_TIMEOUT, TIMEOUT_ENV
+
+    return click.option("--lock-timeout", type=float, default=None, expose_value=False, is_eager=True,
+                        envvar=TIMEOUT_ENV, callback=_set_lock_timeout, metavar="SECONDS",
+                        help=f"Take over a run lock whose owner sent no heartbeat for this long (a dead host or "
+                             f"process) [default: {DEFAULT_TIMEOUT:.0f}; env: {TIMEOUT_ENV}]. All workers sharing "
+                             "a folder must agree.")(fn)
+
+
 def model_options(fn):
     """Options shared by train/sweep: which model, which task, how to override the config."""
     opts = [
@@ -87,6 +120,7 @@ def model_options(fn):
         click.option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
                      help="Results folder; each run gets a sub-folder named by its run id."),
         click.option("--quiet", is_flag=True, help="No progress bars or info logs."),
+        lock_timeout_option,
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -113,9 +147,12 @@ def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **d
         if value is not None:
             section, name = key.split(".")
             setattr(getattr(cfg, section), name, value)
+    from .checks import check_run_config
     from .config import normalize
 
-    return normalize(cfg)
+    cfg = normalize(cfg)
+    check_run_config(cfg)
+    return cfg
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -192,26 +229,44 @@ def data_cmd(task, data_dir, tokenizer, max_length):
 @friendly_errors
 def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, unmask,
               unmask_layers, seed):
-    """Fine-tune one run and write its run directory (config, metrics.json, predictions, adapter)."""
-    from .pipeline import run_sl
+    """Fine-tune one run and write its run directory (config, metrics.json, predictions, adapter).
+
+    \b
+    Exit codes: 0 done; 1 the run failed; 2 bad input; 3 another process holds the run.
+    """
+    from .checks import check_output_dir
+    from .errors import ConfigError
+    from .pipeline import load_task_for, run_sl
 
     setup_logging(not quiet)
     if unmask and unmask_layers:
         raise click.UsageError("give --unmask or --unmask-layers, not both")
+    for flag, value in (("--unmask", unmask), ("--unmask-layers", unmask_layers)):
+        if value is not None and not value.strip():
+            raise ConfigError(f"{flag} is empty; give a group code such as 0110, 'all', or 'none' for the stock model")
+    check_output_dir(output)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
     if seed is not None:
         cfg.seed = seed
-    path = run_sl(cfg, output, progress=not quiet)
+    # bad data is reported before the run folder exists
+    path = run_sl(cfg, output, task=load_task_for(cfg), progress=not quiet)
     _print_run(path)
 
 
 def _print_run(path: Path) -> None:
     import json
 
+    from .locks import Lock, describe_holder, lock_path
+    from .runs import is_complete
+
     mpath = Path(path) / "metrics.json"
-    if not mpath.is_file():
-        click.echo(f"{path}: not complete (held by another worker?)")
+    if not is_complete(path):
+        where = lock_path(Path(path).parent, Path(path).name)
+        if Lock.is_held(where):
+            click.echo(f"{path}: not run, another process holds it ({describe_holder(where)})", err=True)
+            sys.exit(EXIT_HELD)
+        click.echo(f"{path}: not complete")
         return
     m = json.loads(mpath.read_text())
     scores = "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in m["splits"].items())
@@ -226,7 +281,8 @@ def _print_run(path: Path) -> None:
 @click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all.")
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
-@click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @workers_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
@@ -235,12 +291,18 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
     scripts/slurm_sweep.sh) share one --output folder without clobbering each other; --workers N
-    starts N such workers here (small models: several runs at once keep a GPU busy).
+    starts N such workers here (small models: several runs at once keep a GPU busy). A run lock whose
+    owner died (even on another host) is taken over after --lock-timeout seconds without its heartbeat.
+
+    \b
+    Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
+    from .checks import check_output_dir
     from .pipeline import SweepRunner
     from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
 
     setup_logging(not quiet)
+    check_output_dir(output)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
     jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
@@ -256,13 +318,15 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
     """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs, and
     ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
     True when one of them handled the command, so the caller has nothing left to do."""
+    from .locks import Lock, lock_path
     from .runs import is_complete
     from .sweep import shard_jobs
 
     run_dirs = [output / j.name for j in shard_jobs(jobs, shard)]
     if dry_run:
         for d in run_dirs:
-            click.echo(f"{'done' if is_complete(d) else 'todo'}  {d.name}")
+            state = "done" if is_complete(d) else "held" if Lock.is_held(lock_path(output, d.name)) else "todo"
+            click.echo(f"{state}  {d.name}")
         return True
     if workers == 1:
         return False
@@ -272,26 +336,34 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
         return sum(is_complete(d) for d in run_dirs)
 
     before = done()
-    failed_workers = run_workers(workers, strip_option(sys.argv[1:], "--workers"), output, done, len(run_dirs),
-                                 module=module, progress=not quiet)
+    codes = run_workers(workers, strip_option(sys.argv[1:], "--workers"), output, done, len(run_dirs),
+                        module=module, progress=not quiet)
     missing = [d.name for d in run_dirs if not is_complete(d)]
+    held = [name for name in missing if Lock.is_held(lock_path(output, name))]
     click.echo(f"{command}: {done() - before} run by {workers} workers, {before} already complete, "
-               f"{len(missing)} missing")
+               f"{len(missing) - len(held)} missing, {len(held)} held by other processes")
     for name in missing:
-        click.echo(f"  MISSING {name}", err=True)
-    if missing or failed_workers:
-        sys.exit(1)
+        click.echo(f"  {'HELD' if name in held else 'MISSING'} {name}", err=True)
+    if len(held) < len(missing) or any(c not in (0, EXIT_HELD) for c in codes):
+        sys.exit(EXIT_FAILED)
+    if held:
+        sys.exit(EXIT_HELD)
     return True
 
 
-def finish_sweep(command: str, result, skipped_means: str = "complete or locked", suffix: str = "") -> None:
-    """The closing summary every sweep-like command prints; exit code 1 when any run failed."""
+def finish_sweep(command: str, result, skipped_means: str = "complete", suffix: str = "") -> None:
+    """The closing summary every sweep-like command prints; exit code 1 when any run failed, else 3 when
+    other live processes still hold runs of this shard (listed), else 0."""
     click.echo(f"{command}: {len(result.done)} run, {len(result.skipped)} skipped ({skipped_means}), "
-               f"{len(result.failed)} failed{suffix}")
+               f"{len(result.failed)} failed, {len(result.held)} held by other processes{suffix}")
     for name, err in result.failed:
         click.echo(f"  FAILED {name}: {err}", err=True)
+    for name in result.held:
+        click.echo(f"  HELD {name}", err=True)
     if result.failed:
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
+    if result.held:
+        sys.exit(EXIT_HELD)
 
 
 @main.command("predict")
@@ -303,9 +375,12 @@ def finish_sweep(command: str, result, skipped_means: str = "complete or locked"
 @friendly_errors
 def predict_cmd(run_dir, input_path, fmt, out_path):
     """Label new text with a trained run; writes `token label` lines (CoNLL style)."""
+    from .checks import check_output_file
     from .predict import predict_file
 
     setup_logging(False)
+    if out_path:
+        check_output_file(out_path)
     text = predict_file(Path(run_dir), Path(input_path), fmt)
     if out_path:
         from .io import atomic_write_text

@@ -42,3 +42,23 @@ def atomic_replace_dir(tmp_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp_dir, final_dir)
+
+
+def load_plain_state(path: str | Path) -> dict:
+    """Resume state (``state.pt``, ``loop_state.pt``, RNG files) read without unpickling arbitrary objects.
+
+    ``torch.load(weights_only=True)`` accepts only tensors, numbers, strings, lists, tuples and dicts, so a
+    state file from someone else's folder cannot run code; anything else is refused with a one-line error.
+    """
+    import pickle
+
+    import torch
+
+    from .errors import RunError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(f"{path}: refused to load resume state: it is not plain tensors and numbers, or is "
+                       f"damaged ({first}); delete it to start that run over") from exc

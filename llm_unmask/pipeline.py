@@ -15,11 +15,21 @@ import torch
 from .align import Encoded, WordEncoder, encode
 from .batching import collate
 from .config import RunConfig, config_hash, dump_yaml
-from .errors import DataError, LookingRightError
+from .errors import DataError, LookingRightError, RunError
 from .evaluate import predict_tags, score, write_predictions
-from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
+from .io import atomic_replace_dir, atomic_write_json, atomic_write_text, load_plain_state
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
-from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
+from .runs import (
+    ERROR,
+    METRICS,
+    Lock,
+    git_commit,
+    is_complete,
+    library_versions,
+    lock_path,
+    record_failure,
+    run_id,
+)
 from .tasks import TaskData, load_task
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
@@ -36,9 +46,12 @@ class Prepared:
 
 
 def load_task_for(cfg: RunConfig) -> TaskData:
+    from .checks import check_learnable
+
     data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
     if "train" not in data.splits:
         raise DataError(f"task '{cfg.data.task}' has no training split")
+    check_learnable(data, cfg.data.options.get("train") or cfg.data.data_dir)
     return data
 
 
@@ -99,9 +112,12 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     # run directory (lock, logs, evaluation, files); the others only train alongside it.
     main_proc = dist is None or dist.is_main_process
     # (a multi-process launch is one worker: its processes share the run, so no lock between them)
-    lock = Lock.acquire(Path(output) / ".locks" / rid) if dist is None else None
+    lock = Lock.acquire(lock_path(output, rid)) if dist is None else None
     if dist is None and lock is None:
         log.info("skip %s (another worker holds its lock)", rid)
+        return final
+    if lock is not None and is_complete(final):  # finished by another worker just before we took the lock
+        lock.release()
         return final
     tmp = Path(output) / f"{rid}.tmp"
     try:
@@ -109,6 +125,7 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
             if not _resumable(tmp, cfg):
                 shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True, exist_ok=True)
+            (tmp / ERROR).unlink(missing_ok=True)  # an earlier attempt's error
         if dist is not None:
             dist.wait_for_everyone()
         handler = _setup_file_log(tmp / "train.log") if main_proc else None
@@ -119,12 +136,12 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         except LookingRightError as exc:  # a user mistake: one line, no traceback
             log.error("run %s failed: %s", rid, exc)
             if main_proc:
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                record_failure(tmp, exc)
             raise
         except Exception as exc:
             log.exception("run %s failed", rid)
             if main_proc:
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                record_failure(tmp, exc)
             raise
         finally:
             if handler is not None:
@@ -182,11 +199,11 @@ def _save_state(path: Path, model, loop: TrainLoop) -> None:
 
 
 def _load_state(path: Path, model, loop: TrainLoop) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_plain_state(path)
     params = dict(model.named_parameters())
     missing = [n for n in state["weights"] if n not in params]
     if missing:
-        raise RuntimeError(f"{path}: saved weights do not fit the model (e.g. {missing[0]})")
+        raise RunError(f"{path}: saved weights do not fit the model (e.g. {missing[0]}); delete it to start over")
     with torch.no_grad():
         for n, w in state["weights"].items():
             params[n].copy_(w)

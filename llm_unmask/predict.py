@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from .checks import check_safetensors
 from .config import RunConfig, _from_dict
 from .errors import DataError, RunError
 
@@ -23,7 +24,13 @@ class _Plain:
 def read_input(path: Path, fmt: str = "auto") -> list[_Plain]:
     if not path.is_file():
         raise DataError("input file not found", path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start}); give a text or CoNLL file", path) from None
+    if "\x00" in text:
+        raise DataError("not text (it holds NUL bytes: a binary file?); give a text or CoNLL file", path)
+    lines = text.splitlines()
     if fmt == "auto":
         body = [l for l in lines if l.strip()]
         fmt = "conll" if body and sum(1 for l in lines if not l.strip()) > 0 and all(
@@ -62,6 +69,7 @@ def load_run_model(run_dir: Path):
     if not model_dir.is_dir() or not any(model_dir.iterdir()):
         raise RunError(f"{run_dir}: the run has no saved adapter/model (model/ is missing); was it finished?")
     cfg: RunConfig = _from_dict(RunConfig, yaml.safe_load(cfg_path.read_text()))
+    check_safetensors(model_dir)
     tok = load_tokenizer(model_dir)
     if (model_dir / "adapter_config.json").is_file():
         import json
@@ -94,10 +102,10 @@ def predict_file(run_dir: Path, input_path: Path, fmt: str = "auto") -> str:
     from .align import encode
     from .evaluate import predict_tags
 
-    model, tok, labels, cfg = load_run_model(run_dir)
-    sents = read_input(input_path, fmt)
+    sents = read_input(input_path, fmt)  # bad input is reported before the model is loaded
     if not sents:
         raise DataError("no sentences in input", input_path)
+    model, tok, labels, cfg = load_run_model(run_dir)
     enc = encode(tok, sents, None, cfg.data.max_length)
     pred = predict_tags(model, enc, labels, tok.pad_token_id, cfg.train.eval_batch_size)
     out = []

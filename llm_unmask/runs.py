@@ -1,26 +1,25 @@
-"""Run directories: deterministic ids, locks, metrics.json, and loading many runs into one table.
+"""Run directories: deterministic ids, metrics.json, and loading many runs into one table.
 
-A run directory is complete exactly when its ``metrics.json`` exists (written atomically, last), so a
-killed sweep re-run skips finished runs and redoes only the rest.
+A run directory is complete exactly when its ``metrics.json`` (written atomically, last) parses and holds
+every key of :data:`REQUIRED_METRICS`, so a killed sweep re-run skips finished runs and redoes only the rest.
+Locks (one per run, so workers sharing an output folder never clobber a run) live in :mod:`.locks`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
+import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig, config_hash
 from .errors import RunError
+from .io import atomic_write_text
+from .locks import Lock, lock_path  # noqa: F401 - run_sl, the IT baseline and tests take run locks from here
 
 METRICS = "metrics.json"
-LOCK = ".lock"
 ERROR = "error.txt"
 
 
@@ -40,52 +39,53 @@ def run_id(cfg: RunConfig) -> str:
     return f"{cfg.data.task}__{model_label(cfg.model)}__{variant}__seed{cfg.seed}__{config_hash(cfg)}"
 
 
+REQUIRED_METRICS = ("run_id", "task", "model", "variant", "unmask", "seed", "splits")
+"""Keys every finished run's metrics.json holds; a run is done exactly when its metrics.json parses and has them."""
+
+
+def read_metrics(run_dir: Path) -> dict:
+    """A finished run's metrics, or a RunError saying why the folder is not a finished run."""
+    path = Path(run_dir) / METRICS
+    try:
+        m = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path}: no metrics.json (unfinished or killed)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path}: unreadable metrics.json ({exc})") from exc
+    if not isinstance(m, dict):
+        raise RunError(f"{path}: unreadable metrics.json (not a JSON object)")
+    missing = [k for k in REQUIRED_METRICS if k not in m]
+    if missing:
+        raise RunError(f"{path}: unreadable metrics.json (missing {', '.join(missing)})")
+    if not isinstance(m["splits"], dict):
+        raise RunError(f"{path}: unreadable metrics.json ('splits' is not an object)")
+    return m
+
+
 def is_complete(run_dir: Path) -> bool:
-    return (Path(run_dir) / METRICS).is_file()
-
-
-@dataclass
-class Lock:
-    """An exclusive claim on a run directory, so workers sharing an output folder never clobber a run."""
-
-    path: Path
-
-    @classmethod
-    def acquire(cls, run_dir: Path) -> Lock | None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / LOCK
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if _stale(path):
-                    path.unlink(missing_ok=True)
-                    continue
-                return None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n")
-            return cls(path)
-        return None
-
-    def release(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _stale(path: Path) -> bool:
-    """A lock is stale when its process on this host is gone (crashed or killed worker)."""
+    """The one rule for "done", used by sweeps, workers, run_sl and the report (see :func:`read_metrics`)."""
     try:
-        host, pid, _ = path.read_text().split()
-    except (OSError, ValueError):
-        return True
-    if host != socket.gethostname():
+        read_metrics(run_dir)
+    except RunError:
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return True
+
+
+FAILED_KEEPS = (ERROR, "train.log", "config.yaml", "state.pt")
+"""What a failed run leaves in ``<id>.tmp/``: its error (``report`` lists it as 'failed: ...'), its log, its
+config and the state a re-run resumes from. Partial model/ or predictions/ are removed."""
+
+
+def record_failure(tmp: Path, exc: BaseException) -> None:
+    """Write a failed run's error into ``tmp/error.txt`` and drop everything a re-run does not need."""
+    atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+    for p in tmp.iterdir():
+        if p.name in FAILED_KEEPS:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def library_versions() -> dict:
@@ -132,18 +132,14 @@ def load_results(results: str | Path, *, strict: bool = False):
         raise RunError(f"results folder does not exist: {results}")
     rows, incomplete = [], []
     for run_dir in iter_run_dirs(results):
-        mpath = run_dir / METRICS
-        if not mpath.is_file():
-            incomplete.append(str(run_dir))
-            continue
         try:
-            m = json.loads(mpath.read_text())
-            splits = m["splits"]
-        except (json.JSONDecodeError, KeyError, OSError) as exc:
-            if strict:
-                raise RunError(f"{mpath}: unreadable metrics ({exc})") from exc
+            m = read_metrics(run_dir)
+        except RunError:
+            if strict and (run_dir / METRICS).is_file():
+                raise
             incomplete.append(str(run_dir))
             continue
+        splits = m["splits"]
         for split, s in splits.items():
             rows.append({
                 "run_id": m.get("run_id", run_dir.name), "run_dir": str(run_dir), "task": m.get("task"),

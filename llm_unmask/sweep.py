@@ -2,18 +2,20 @@
 ``scaling finetune-checkpoints`` share.
 
 Jobs are ordered by run id, so every worker computes the same list; ``--shard K/N`` takes every N-th job
-starting at K (0-based), and per-run locks stop two workers from ever doing the same run.
+starting at K (0-based), and per-run locks (:mod:`.locks`) stop two workers from ever doing the same run.
+Runs another live process still holds when the shard ends are listed in ``SweepResult.held``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
 from .errors import ConfigError
+from .locks import Lock, lock_path
 from .runs import is_complete, run_id
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class SweepResult:
     done: list[str]
     skipped: list[str]
     failed: list[tuple[str, str]]
+    held: list[str] = field(default_factory=list)
+    """Runs another live process holds (not complete when this shard ended)."""
 
 
 def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shard=(0, 1),
@@ -113,7 +117,15 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
         except Exception as exc:  # keep going: one OOM must not cost the other runs
             result.failed.append((job.name, f"{type(exc).__name__}: {exc}"))
             continue
-        (result.done if is_complete(path) else result.skipped).append(job.name)
+        if is_complete(path):
+            result.done.append(job.name)
+        elif Lock.is_held(lock_path(output, job.name)):
+            result.held.append(job.name)
+        else:
+            result.skipped.append(job.name)
+    still = [n for n in result.held if not is_complete(Path(output) / n)]
+    result.skipped += [n for n in result.held if n not in still]  # finished by its holder meanwhile
+    result.held = still
     return result
 
 

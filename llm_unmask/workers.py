@@ -48,8 +48,9 @@ def visible_gpus() -> list[str]:
 
 
 def run_workers(n: int, argv: Sequence[str], output: Path, count_done: Callable[[], int], total: int,
-                module: str = "llm_unmask.cli", poll_s: float = 5.0, progress: bool = True) -> int:
-    """Start ``n`` copies of ``python -m module argv`` and wait; returns how many of them failed."""
+                module: str = "llm_unmask.cli", poll_s: float = 5.0, progress: bool = True) -> list[int]:
+    """Start ``n`` copies of ``python -m module argv`` and wait; returns their exit codes (3: a worker ended
+    while another process still held runs, which is no failure when a sibling held them)."""
     if n < 1:
         raise ConfigError(f"--workers must be >= 1, got {n}")
     from tqdm.auto import tqdm
@@ -87,8 +88,7 @@ def run_workers(n: int, argv: Sequence[str], output: Path, count_done: Callable[
         bar.close()
         for _, fh in procs:
             fh.close()
-    failed = sum(p.returncode != 0 for p, _ in procs)
     for k, (p, _) in enumerate(procs):
-        if p.returncode != 0:
+        if p.returncode not in (0, 3):
             print(f"worker {k} exited with {p.returncode}; see {logs / f'worker-{k}.log'}", file=sys.stderr)
-    return failed
+    return [p.returncode for p, _ in procs]

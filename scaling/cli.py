@@ -6,11 +6,20 @@ finetune-tiny) and repeatable ``--set key=value`` overrides.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import click
 
-from llm_unmask.cli import dispatch_sweep, finish_sweep, friendly_errors, resolve_config, workers_option
+from llm_unmask.cli import (
+    dispatch_sweep,
+    finish_sweep,
+    friendly_errors,
+    lock_timeout_option,
+    resolve_config,
+    workers_option,
+)
 from llm_unmask.cli import setup_logging as _setup_logging
 
 DEFAULT_PRETRAIN = "runs/scaling/pretrain"
@@ -74,6 +83,7 @@ def _pretrain_config(config, overrides, **direct):
 @click.option("--stop-after", type=int, default=None, metavar="K",
               help="Stop once checkpoint K is written (continue later with --resume), e.g. for time-limited jobs.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
+@lock_timeout_option
 @friendly_errors
 def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, stop_after, quiet):
     """Pre-train from scratch and save the initial weights plus checkpoints_per_epoch checkpoints per epoch.
@@ -82,13 +92,17 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
     laptop CPU) and writes 51 checkpoints under runs/scaling/pretrain/<arch>/checkpoints. Multi-GPU:
     `accelerate launch -m scaling.cli pretrain ...` (see docs/scaling.md).
     """
+    from llm_unmask.checks import check_output_dir
+
     from .pretrain import pretrain
 
     setup_logging(not quiet)
+    check_output_dir(output)
     for a in (["encoder", "decoder"] if arch == "both" else [arch]):
         cfg = _pretrain_config(config, overrides, corpus=corpus, tokenizer=tokenizer)
         cfg.arch = a
-        result = pretrain(cfg, output, resume=resume, stop_after=stop_after, progress=not quiet)
+        with _writer_lock(Path(output), a):
+            result = pretrain(cfg, output, resume=resume, stop_after=stop_after, progress=not quiet)
         if not result.is_main:
             continue
         state = "complete" if result.complete else "stopped (continue with --resume)"
@@ -96,6 +110,25 @@ def pretrain_cmd(arch, config, corpus, tokenizer, output, overrides, resume, sto
         util = f", MFU {result.mfu:.1%}" if result.mfu is not None else ""
         click.echo(f"{a}: {len(result.checkpoints)} checkpoints in {result.arch_dir / 'checkpoints'} "
                    f"({state}{speed}{util})")
+
+
+@contextlib.contextmanager
+def _writer_lock(output: Path, arch: str):
+    """One writer per pre-training folder: a second process gets a one-line error naming the holder. Under
+    `accelerate launch` the main process (rank 0) holds it for all ranks."""
+    from llm_unmask.errors import RunError
+    from llm_unmask.locks import Lock, describe_holder, lock_path
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    path = lock_path(output, arch)
+    lock = Lock.acquire(path)
+    if lock is None:
+        raise RunError(f"{output / arch}: another process is pre-training into this folder "
+                       f"({describe_holder(path)}); wait for it, or choose another --output")
+    with lock:
+        yield
 
 
 @main.command("train-tokenizer", short_help="Train a RoBERTa-style byte-level BPE tokenizer (offline).")
@@ -147,9 +180,10 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--output", default=DEFAULT_FINETUNE, show_default=True, type=click.Path(file_okay=False),
               help="Results folder; one run directory per (task, variant, checkpoint, seed).")
-@click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
+@click.option("--dry-run", is_flag=True, help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
 @workers_option
+@lock_timeout_option
 @friendly_errors
 def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds, checkpoints, config, overrides,
                  data_dir, eval_test, shard, output, dry_run, quiet, workers):
@@ -158,14 +192,20 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     Resumable and shardable like `llm_unmask sweep` (same mechanism): a re-run does only what is missing, and
     N workers can share --output with --shard K/N. Each run's metrics.json records the checkpoint index,
     pre-training epochs and tokens seen; `scaling plot` draws them.
+
+    \b
+    Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
+    from llm_unmask.checks import check_output_dir, check_train
     from llm_unmask.sweep import parse_seeds, parse_shard
 
     from .finetune import arch_dirs, checkpoint_jobs, finetune_checkpoints, parse_variants
 
     setup_logging(not quiet)
+    check_output_dir(output)
     dirs = arch_dirs(pretrain_dir, encoder_dir, decoder_dir)
     base = _finetune_config(config, overrides, dirs)
+    check_train(base.train)
     if data_dir:
         base.data.data_dir = data_dir
     if eval_test:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from llm_unmask.errors import ConfigError, DataError, RunError
-from llm_unmask.io import atomic_replace_dir, atomic_write_json, atomic_write_text
+from llm_unmask.io import atomic_replace_dir, atomic_write_json, atomic_write_text, load_plain_state
 from llm_unmask.train import TrainLoop, make_accelerator
 
 from . import checkpoints as ck
@@ -209,10 +209,10 @@ def _save_checkpoint(arch_dir: Path, index: int, model, tokenizer, meta: dict, l
 
 
 def _load_loop_state(path: Path, loop: TrainLoop, acc) -> None:
-    state = torch.load(path / ck.LOOP_STATE, map_location="cpu", weights_only=False)
+    state = load_plain_state(path / ck.LOOP_STATE)
     rank_rng = path / ck.RANK_RNG.format(rank=acc.process_index)
     if rank_rng.is_file():
-        state.update(torch.load(rank_rng, map_location="cpu", weights_only=False))
+        state.update(load_plain_state(rank_rng))
     loop.load_state_dict(state)
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Slurm job array: one sweep shard per array task, all writing into the same results folder.
 # Each shard runs every N-th (task, config, seed) job; per-run locks and the "metrics.json means done"
-# rule make re-submitting the array safe: finished runs are skipped, killed ones redone.
+# rule make re-submitting the array safe: finished runs are skipped, killed ones redone (a killed node's
+# locks are taken over after --lock-timeout seconds without a heartbeat). Exit 3: another shard still held
+# some runs when this one ended (listed as HELD in the log); re-submit later to pick up any left undone.
 #
 #   sbatch --array=0-15 scripts/slurm_sweep.sh \
 #       --config paper --task conll03-ner,conll03-chunk --unmask all --seeds 120-124 --output runs/llama2

@@ -64,7 +64,7 @@ def test_finetune_checkpoints_and_plot(pre, tmp_path):
     args = ["finetune-checkpoints", "--pretrain-dir", pre, "--checkpoints", "0,3", "--seeds", "120",
             "--config", "finetune-tiny", "--output", out, "--quiet", *sets(FT)]
     res = invoke(args)
-    assert "6 run, 0 skipped (complete or locked), 0 failed" in res.output
+    assert "6 run, 0 skipped (complete), 0 failed, 0 held by other processes" in res.output
     df = load_results(out)
     val = df[df["split"] == "validation"]
     assert len(val) == 6 and sorted(set(val["checkpoint"])) == [0, 3]

@@ -91,7 +91,7 @@ def register(main: click.Group) -> None:
                           parse_shard(shard))
         for name in result.done:
             _echo_run(Path(output) / name)
-        finish_sweep("it-train", result, skipped_means="complete, trained or locked")
+        finish_sweep("it-train", result, skipped_means="complete or trained")
 
     @main.command("it-eval")
     @click.option("--run", "run_dirs", required=True, multiple=True, type=click.Path(file_okay=False),

@@ -44,7 +44,7 @@ import torch
 from ..config import RunConfig, config_hash, dump_yaml, load_config
 from ..errors import ConfigError, RunError
 from ..io import atomic_replace_dir, atomic_write_json, atomic_write_text
-from ..runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
+from ..runs import METRICS, Lock, git_commit, is_complete, library_versions, lock_path, record_failure, run_id
 from .parse import EMPTY, FAILURES, STATUSES, decode_response
 from .prompts import PromptSpec, prompt_spec, render_prompt, render_response
 
@@ -307,7 +307,7 @@ def it_run(cfg: RunConfig, output: str | Path, *, evaluate: bool = True, progres
     if is_complete(final) or (not evaluate and (final / TRAINED).is_file()):
         log.info("skip %s (already %s)", rid, "complete" if is_complete(final) else "trained")
         return final
-    lock = Lock.acquire(Path(output) / ".locks" / rid)
+    lock = Lock.acquire(lock_path(output, rid))
     if lock is None:
         log.info("skip %s (another worker holds its lock)", rid)
         return final
@@ -325,7 +325,7 @@ def it_run(cfg: RunConfig, output: str | Path, *, evaluate: bool = True, progres
                 trained = _train(cfg, tmp, rid, task, progress)
             except Exception as exc:
                 log.exception("IT run %s failed in training", rid)
-                atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+                record_failure(tmp, exc)
                 raise
             finally:
                 _drop_log(handler)
@@ -514,7 +514,7 @@ def evaluate_run(run_dir: str | Path, *, force: bool = False, progress: bool = T
     cfg = load_config(run_dir / "config.yaml")
     if cfg.variant != VARIANT:
         raise RunError(f"{run_dir}: variant is {cfg.variant!r}, not an IT run")
-    lock = Lock.acquire(run_dir.parent / ".locks" / run_dir.name)
+    lock = Lock.acquire(lock_path(run_dir.parent, run_dir.name))
     if lock is None:
         raise RunError(f"{run_dir}: another worker holds its lock")
     try:
