@@ -305,8 +305,12 @@ def _record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, t
                  progress) -> None:
     import time
 
+    from .evaluate import label_loss
+
     started = time.perf_counter()
     splits = _score_splits(model, pad, prep, task, names, cfg, acc, progress)
+    for name in splits:
+        splits[name]["loss"] = label_loss(model, prep.encoded[name], pad, cfg.train.eval_batch_size, acc.device)
     rungs = [r for r in read_rungs(out) if r["step"] != step]
     rungs.append({"step": step, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
                   "splits": splits})

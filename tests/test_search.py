@@ -42,6 +42,8 @@ def test_bad_budgets_are_config_errors(bad):
 
 def test_select_top_is_deterministic_and_ignores_nan():
     assert select_top({"b": 0.5, "a": 0.5, "c": 0.9, "d": math.nan}, 2) == ["c", "a"]
+    # equal F1: the lower validation loss goes on; a missing loss counts as the worst
+    assert select_top({"b": 0.0, "a": 0.0, "c": 0.0}, 2, {"a": 0.9, "b": 0.4, "c": math.nan}) == ["b", "a"]
 
 
 def test_successive_halving_keeps_the_right_candidates_on_a_synthetic_score(tmp_path, monkeypatch):
@@ -88,6 +90,7 @@ def test_a_continued_candidate_equals_the_run_trained_straight(tmp_path):
     assert m["splits"] == straight["splits"]
     assert [r["step"] for r in m["rungs"]] == [3, 6]
     assert set(m["rungs"][0]["splits"]) == {"validation"}
+    assert m["rungs"][0]["splits"]["validation"]["loss"] > m["rungs"][1]["splits"]["validation"]["loss"] > 0
     assert (done / "rungs.json").is_file()
 
 

@@ -35,9 +35,12 @@ def survivors(n: int, eta: int) -> int:
     return max(1, math.ceil(n / eta))
 
 
-def select_top(scores: Mapping[str, float], keep: int) -> list[str]:
-    """The ``keep`` best candidates by score, ties broken by name so every worker promotes the same ones."""
-    ranked = sorted(scores, key=lambda name: (-_finite(scores[name]), name))
+def select_top(scores: Mapping[str, float], keep: int, tiebreak: Mapping[str, float] | None = None) -> list[str]:
+    """The ``keep`` best candidates by score; equal scores go to the lower ``tiebreak`` (validation loss: early
+    rungs of models trained from scratch often score F1 0 across the board), then to the name, so every worker
+    promotes the same ones."""
+    tiebreak = tiebreak or {}
+    ranked = sorted(scores, key=lambda name: (-_finite(scores[name]), -_finite(-tiebreak.get(name, math.inf)), name))
     return ranked[:keep]
 
 

@@ -28,6 +28,8 @@ class RungScore:
 
     f1: float
     seconds: float
+    loss: float = math.nan
+    """Validation label loss at that rung (NaN where not measured: the finished run's own evaluation)."""
 
 
 @dataclass
@@ -60,7 +62,8 @@ def _from_rungs(rungs: Sequence[dict], steps: int) -> RungScore | None:
     for r in rungs:
         if r["step"] == steps and "validation" in r["splits"]:
             eval_s = sum(x.get("eval_seconds", 0.0) for x in rungs if x["step"] <= steps)
-            return RungScore(r["splits"]["validation"]["f1"], r["train_seconds"] + eval_s)
+            val = r["splits"]["validation"]
+            return RungScore(val["f1"], r["train_seconds"] + eval_s, val.get("loss", math.nan))
     return None
 
 
@@ -104,7 +107,7 @@ def advance_rung(runner: SweepRunner, output: Path, jobs: Sequence[Job], steps: 
     return scores, errors
 
 
-def mean_score(candidate: Candidate, scores: dict[str, RungScore]) -> float:
-    """Mean validation F1 over the candidate's seeds; NaN unless every seed has a score."""
-    vals = [scores[j.name].f1 for j in candidate.jobs if j.name in scores]
+def mean_score(candidate: Candidate, scores: dict[str, RungScore], what: str = "f1") -> float:
+    """Mean validation F1 (or ``what="loss"``) over the candidate's seeds; NaN unless every seed has a score."""
+    vals = [getattr(scores[j.name], what) for j in candidate.jobs if j.name in scores]
     return sum(vals) / len(vals) if vals and len(vals) == len(candidate.jobs) else math.nan

@@ -77,14 +77,19 @@ def successive_halving(base_cfg, spec: SearchSpec, output: Path, *, shard=(0, 1)
         scores, errors = advance_rung(runner, output, jobs, steps, budgets[-1], first=mine,
                                       wait_seconds=wait_seconds, on_done=functools.partial(bar.update, step_units))
         done_units += step_units * len(jobs)
-        bar.n = round(done_units, 3)
+        bar.n = min(round(done_units, 3), bar.total)
         bar.refresh()
         for name, s in scores.items():
             cost[name] = max(cost.get(name, 0.0), s.seconds)
         means = {c.spec: mean_score(c, scores) for c in alive.values()}
+        losses = {c.spec: mean_score(c, scores, "loss") for c in alive.values()}
         keep = survivors(len(alive), spec.eta) if r < len(budgets) - 1 else 1
-        promoted = select_top({k: v for k, v in means.items() if not math.isnan(v)}, keep)
-        trace["rungs"].append(_rung_entry(steps, alive.values(), scores, means, promoted, errors))
+        promoted = select_top({k: v for k, v in means.items() if not math.isnan(v)}, keep, losses)
+        trace["rungs"].append(_rung_entry(steps, alive.values(), scores, means, promoted, errors, losses))
+        ties = sum(1 for v in means.values() if v == max(means.values(), default=None))
+        if ties > keep and r < len(budgets) - 1:
+            log.warning("rung %d: %d candidates tie at validation F1 %.3f; validation loss decided who goes on "
+                        "(a larger --min-budget gives F1 something to rank)", r + 1, ties, max(means.values()))
         missing = [k for k, v in means.items() if math.isnan(v)]
         if missing:
             trace["incomplete"] = {"rung": r, "candidates": missing,
@@ -115,9 +120,10 @@ def _trace_header(spec: SearchSpec, budgets, n: int) -> dict:
             "sweep_cost_full_runs": sweep_cost(n, spec.sweep_seeds), "sweep_seeds": spec.sweep_seeds, "rungs": []}
 
 
-def _rung_entry(steps, candidates, scores: dict[str, RungScore], means, promoted, errors) -> dict:
+def _rung_entry(steps, candidates, scores: dict[str, RungScore], means, promoted, errors, losses) -> dict:
     return {"steps": steps, "candidates": [
         {"unmask": c.spec, "validation_f1": None if math.isnan(means[c.spec]) else means[c.spec],
+         "validation_loss": None if math.isnan(losses[c.spec]) else losses[c.spec],
          "per_seed": {str(j.cfg.seed): (scores[j.name].f1 if j.name in scores else None) for j in c.jobs},
          "promoted": c.spec in promoted, "runs": [j.name for j in c.jobs]}
         for c in candidates], "errors": errors}
