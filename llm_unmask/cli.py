@@ -394,7 +394,7 @@ def predict_cmd(run_dir, input_path, fmt, out_path):
 def _register_extensions() -> None:
     import importlib
 
-    for module in ("llm_unmask.report_cli", "llm_unmask.baselines.cli"):
+    for module in ("llm_unmask.report_cli", "llm_unmask.baselines.cli", "llm_unmask.search.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

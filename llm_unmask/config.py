@@ -56,6 +56,8 @@ class ModelConfig:
     """Dropout before the token-classification linear layer."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """Adapter settings."""
+    train_head_only: bool = False
+    """Train only the SL head on the frozen model (a probe: ``llm_unmask predict-config --proxy probe``)."""
 
 
 @dataclass
@@ -133,6 +135,9 @@ class RunConfig:
 
 # Fields that do not change the result: excluded from the config hash.
 _HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"), ("seed",)}
+# Fields added after runs were published: left out of the hash while at their default, so existing run folders
+# keep their ids (and resume) when a new option appears.
+_HASH_OMIT_AT_DEFAULT = {("model", "train_head_only"): False}
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):
@@ -260,6 +265,9 @@ def config_hash(cfg: RunConfig) -> str:
         for part in path[:-1]:
             node = node[part]
         node.pop(path[-1], None)
+    for (section, name), default in _HASH_OMIT_AT_DEFAULT.items():
+        if data.get(section, {}).get(name, default) == default:
+            data.get(section, {}).pop(name, None)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 

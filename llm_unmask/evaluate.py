@@ -13,7 +13,7 @@ import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from .align import Encoded
+from .align import IGNORE, Encoded
 from .batching import collate, eval_batches
 from .io import atomic_write_text
 
@@ -104,3 +104,23 @@ def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
     if g:
         gold.append(g), pred.append(p)
     return gold, pred
+
+
+@torch.no_grad()
+def label_loss(model, encoded: Encoded, pad_id: int, batch_size: int = 32, device=None) -> float:
+    """Mean cross-entropy of the gold labels at labelled positions: a search's tie-breaker where F1 is still 0."""
+    was_training = model.training
+    model.eval()
+    device = device or next(p.device for p in model.parameters())
+    total, count = 0.0, 0
+    for idx in eval_batches(encoded, batch_size):
+        batch = collate([encoded.input_ids[i] for i in idx], [encoded.labels[i] for i in idx], pad_id)
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        labels = batch["labels"].to(device)
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="sum",
+                                                 ignore_index=IGNORE)
+        total += float(loss)
+        count += int((labels != IGNORE).sum())
+    if was_training:
+        model.train()
+    return total / max(count, 1)

@@ -197,6 +197,9 @@ def build_model(
         model = add_lora(model, cfg, head, quantized, seed, model_dir)
     if is_decoder:
         apply_unmask(model, cfg.unmask)
+    if cfg.train_head_only:
+        for name, p in model.named_parameters():
+            p.requires_grad = name == head or name.startswith(f"{head}.")
     return BuiltModel(model=model, tokenizer=tok, head_name=head, quantized=quantized, is_decoder=is_decoder)
 
 

@@ -94,13 +94,15 @@ def _setup_file_log(path: Path) -> logging.Handler:
 
 def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, built: BuiltModel | None = None,
            prepared: Prepared | None = None, progress: bool = True, extra_metrics: dict | None = None,
-           run_name: str | None = None, stop_after: int | None = None) -> Path:
+           run_name: str | None = None, stop_after: int | None = None, rung_splits: tuple[str, ...] = ()) -> Path:
     """Train and evaluate one run into ``output/<run id>``; a finished run is skipped (returned as is).
 
     The run is written into ``<id>.tmp`` and renamed when complete, so a run directory never holds half a run.
     A killed run resumes from the training state saved in ``<id>.tmp/state.pt`` (once per epoch by default,
     see ``train.save_every``) when its config is unchanged. ``stop_after`` stops after that many updates,
-    as a kill would (for tests and time-boxed jobs).
+    as a kill would (for tests and time-boxed jobs). With ``rung_splits`` (a search's budget rung) a run stopped
+    that way also scores those splits and records them in ``rungs.json`` (kept in the finished run's folder and
+    its metrics.json), so a continued run is still exactly the run trained straight through.
     """
     rid = run_name or run_id(cfg)
     final = Path(output) / rid
@@ -131,7 +133,7 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
         handler = _setup_file_log(tmp / "train.log") if main_proc else None
         try:
             if not _run(cfg, tmp, rid, task, built, prepared, progress, extra_metrics or {}, stop_after,
-                        main_proc):
+                        main_proc, rung_splits):
                 return tmp
         except LookingRightError as exc:  # a user mistake: one line, no traceback
             log.error("run %s failed: %s", rid, exc)
@@ -211,7 +213,8 @@ def _load_state(path: Path, model, loop: TrainLoop) -> None:
     log.info("resumed from %s at update %d", path, loop.state.step)
 
 
-def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after=None, main_proc=True) -> bool:
+def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after=None, main_proc=True,
+         rung_splits=()) -> bool:
     if main_proc:
         atomic_write_text(out / "config.yaml", dump_yaml(cfg))
     task = task or (prepared.task if prepared else load_task_for(cfg))
@@ -251,24 +254,15 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     if state.step < loop.total_steps:
         if main_proc:
             _save_state(out / STATE, inner, loop)
+            if rung_splits:
+                _record_rung(out, state.step, loop.elapsed(), inner, pad, prep, task, rung_splits, cfg, acc,
+                             progress)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
         return False
     model = inner
     if not main_proc:
         return True  # evaluation and files belong to the main process
-    splits = {}
-    for split in cfg.eval_splits:
-        if split not in prep.encoded:
-            log.warning("task %s has no '%s' split; not evaluated", task.name, split)
-            continue
-        pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
-                            device=acc.device, progress=progress)
-        gold = [s.tags for s in prep.sentences[split]]
-        splits[split] = score(gold, pred)
-        splits[split]["n_truncated"] = prep.encoded[split].n_truncated
-        write_predictions(out / "predictions" / f"{split}.conll", prep.sentences[split], pred)
-        log.info("%s F1 %.4f (P %.4f R %.4f)", split, splits[split]["f1"], splits[split]["precision"],
-                 splits[split]["recall"])
+    splits = _score_splits(model, pad, prep, task, cfg.eval_splits, cfg, acc, progress, out / "predictions")
     save_model(model, tok, out / "model")
     from .unmask import current_plan
 
@@ -285,10 +279,59 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         "device": str(acc.device), "versions": library_versions(), "git_commit": git_commit(),
         "data_notes": list(task.notes), "labels": list(task.labels),
     }
+    if (out / RUNGS).is_file():
+        metrics["rungs"] = read_rungs(out)
     metrics.update(extra)
     (out / STATE).unlink(missing_ok=True)
     atomic_write_json(out / METRICS, metrics)
     return True
+
+
+def _score_splits(model, pad: int, prep: Prepared, task: TaskData, names, cfg: RunConfig, acc, progress: bool,
+                  predictions_dir: Path | None = None) -> dict:
+    """Score ``names`` (splits the task has) through the one evaluation path; write predictions if asked."""
+    splits = {}
+    for split in names:
+        if split not in prep.encoded:
+            log.warning("task %s has no '%s' split; not evaluated", task.name, split)
+            continue
+        pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
+                            device=acc.device, progress=progress)
+        gold = [s.tags for s in prep.sentences[split]]
+        splits[split] = score(gold, pred)
+        splits[split]["n_truncated"] = prep.encoded[split].n_truncated
+        if predictions_dir is not None:
+            write_predictions(predictions_dir / f"{split}.conll", prep.sentences[split], pred)
+        log.info("%s F1 %.4f (P %.4f R %.4f)", split, splits[split]["f1"], splits[split]["precision"],
+                 splits[split]["recall"])
+    return splits
+
+
+RUNGS = "rungs.json"
+
+
+def read_rungs(run_dir: Path) -> list[dict]:
+    """The budget rungs a run was scored at (search): ``[{step, train_seconds, eval_seconds, splits}]``."""
+    import json
+
+    path = Path(run_dir) / RUNGS
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, task, names, cfg, acc,
+                 progress) -> None:
+    import time
+
+    from .evaluate import label_loss
+
+    started = time.perf_counter()
+    splits = _score_splits(model, pad, prep, task, names, cfg, acc, progress)
+    for name in splits:
+        splits[name]["loss"] = label_loss(model, prep.encoded[name], pad, cfg.train.eval_batch_size, acc.device)
+    rungs = [r for r in read_rungs(out) if r["step"] != step]
+    rungs.append({"step": step, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - started,
+                  "splits": splits})
+    atomic_write_json(out / RUNGS, sorted(rungs, key=lambda r: r["step"]))
 
 
 def save_model(model, tokenizer, path: Path) -> None:
@@ -328,13 +371,14 @@ class SweepRunner:
             self._tasks[key] = load_task_for(cfg)
         return self._tasks[key]
 
-    def __call__(self, job) -> Path:
+    def __call__(self, job, **run_kwargs) -> Path:
+        """Run ``job`` (``run_kwargs`` go to :func:`run_sl`, e.g. a search's ``stop_after``/``rung_splits``)."""
         cfg = job.cfg
         if is_complete(self.output / job.name):
             return self.output / job.name
         task = self.task(cfg)
         if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
-            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name)
+            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name, **run_kwargs)
         built = self._with_fresh_adapters(cfg, task)
         key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
                repr(sorted(cfg.data.options.items())))
@@ -342,7 +386,7 @@ class SweepRunner:
             self._prepared[key] = prepare(cfg, task, built.tokenizer)
         try:
             return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepared[key],
-                          progress=self.progress, run_name=job.name)
+                          progress=self.progress, run_name=job.name, **run_kwargs)
         finally:
             self._strip_adapters(built)
             _release_cached_memory()

@@ -91,6 +91,19 @@ def peak_memory_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
+def schedule_length(n_examples: int, cfg: TrainConfig, num_processes: int = 1,
+                    drop_last: bool = False) -> tuple[int, int, int]:
+    """(micro-batches per epoch per process, optimizer updates per epoch, total updates) of a run: what a
+    search needs to place its budget rungs before anything is trained."""
+    n_batches = math.ceil(n_examples / cfg.batch_size)
+    if drop_last:
+        n_batches = max(1, n_examples // cfg.batch_size)
+    micro = max(1, n_batches // num_processes)
+    per_epoch = math.ceil(micro / cfg.grad_accum)
+    total = int(cfg.max_steps) if cfg.max_steps is not None else max(1, round(cfg.epochs * per_epoch))
+    return micro, per_epoch, total
+
+
 @dataclass
 class LoopState:
     """Where training stands; passed to callbacks after every optimizer update."""
@@ -149,13 +162,8 @@ class TrainLoop:
         self.lengths = lengths if cfg.length_bucketing else None
         self.drop_last, self.desc, self.progress = drop_last, desc, progress
         self.acc = accelerator or make_accelerator(cfg)
-        n_batches = len(epoch_order(n_examples, cfg.batch_size, seed, 0, None, drop_last))
-        self.micro_per_epoch = max(1, n_batches // self.acc.num_processes)
-        self.updates_per_epoch = math.ceil(self.micro_per_epoch / cfg.grad_accum)
-        if cfg.max_steps is not None:
-            self.total_steps = int(cfg.max_steps)
-        else:
-            self.total_steps = max(1, round(cfg.epochs * self.updates_per_epoch))
+        self.micro_per_epoch, self.updates_per_epoch, self.total_steps = schedule_length(
+            n_examples, cfg, self.acc.num_processes, drop_last)
         self.model = model
         self.optimizer = build_optimizer(model, cfg, device_type=self.acc.device.type, fused=fused_adamw)
         warmup = int(cfg.warmup_ratio * self.total_steps)
