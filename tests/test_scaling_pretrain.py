@@ -110,14 +110,25 @@ def test_resume_gives_identical_checkpoints(both, tmp_path):
 
 
 def test_mlm_masking_is_15_percent_80_10_10(both):
-    from scaling.pretrain import BatchMaker, load_data
+    """Masking runs on the device, in the training thread, and draws exactly what transformers' collator
+    draws from the same RNG state (so the CPU masks are identical to the collator's)."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from scaling.pretrain import BatchMaker, DeviceMasker, load_data
 
     out, _ = both
     cfg = micro("encoder")
     _, tok, blocks = load_data(cfg, out)
+    raw = BatchMaker(blocks)(list(range(len(blocks))))
     torch.manual_seed(0)
-    batch = BatchMaker(blocks, "encoder", tok, 0.15)(list(range(len(blocks))))
+    batch = DeviceMasker(tok, 0.15)(raw)
     orig = torch.from_numpy(blocks[list(range(len(blocks)))]["input_ids"]).long()
+    assert torch.equal(raw["input_ids"], orig)  # the device batch is masked in a copy, never in place
+    torch.manual_seed(0)
+    collator = DataCollatorForLanguageModeling(tok, mlm=True, mlm_probability=0.15)
+    ref_inputs, ref_labels = collator.torch_mask_tokens(
+        orig.clone(), special_tokens_mask=torch.isin(orig, torch.tensor(tok.all_special_ids)))
+    assert torch.equal(batch["input_ids"], ref_inputs) and torch.equal(batch["labels"], ref_labels)
     chosen = batch["labels"] != -100
     special = torch.isin(orig, torch.tensor(tok.all_special_ids))
     assert not (chosen & special).any() and torch.equal(batch["labels"][chosen], orig[chosen])
@@ -126,8 +137,8 @@ def test_mlm_masking_is_15_percent_80_10_10(both):
     kept = (batch["input_ids"] == orig) & chosen
     assert abs(as_mask.sum() / chosen.sum() - 0.8) < 0.04 and abs(kept.sum() / chosen.sum() - 0.1) < 0.04
     assert torch.equal(batch["input_ids"][~chosen], orig[~chosen])
-    clm = BatchMaker(blocks, "decoder", tok)([0, 1])
-    assert torch.equal(clm["labels"], clm["input_ids"])  # the model shifts labels itself
+    clm = BatchMaker(blocks)([0, 1])
+    assert torch.equal(clm["labels"], clm["input_ids"])  # the loss shifts labels itself
 
 
 def test_corpus_too_small_for_a_batch(tmp_path):
