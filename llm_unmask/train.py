@@ -239,7 +239,7 @@ class TrainLoop:
     def run(self, callback: Callable[[LoopState], None] | None = None,
             stop_at: int | None = None) -> LoopState:
         """Train until ``total_steps`` (or ``stop_at``) updates; ``callback(state)`` after each update."""
-        cfg, acc, st = self.cfg, self.acc, self.state
+        acc, st = self.acc, self.state
         self.model.train()
         end = min(self.total_steps, stop_at) if stop_at is not None else self.total_steps
         bar = tqdm(total=end, initial=st.step, desc=self.desc, disable=not (self.progress and acc.is_main_process),

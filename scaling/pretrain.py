@@ -23,8 +23,8 @@ from llm_unmask.io import atomic_replace_dir, atomic_write_json, atomic_write_te
 from llm_unmask.train import TrainLoop, make_accelerator
 
 from . import checkpoints as ck
-from .config import PretrainConfig, differences, dump_yaml, pretrain_from_dict, pretrain_hash, weights_dict
 from .checkpoint_writer import CheckpointWriter
+from .config import PretrainConfig, differences, dump_yaml, pretrain_from_dict, pretrain_hash, weights_dict
 from .corpus import CorpusSource, build_blocks, iter_lines, resolve_source
 from .lm_loss import FusedLMLoss
 
