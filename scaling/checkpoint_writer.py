@@ -42,6 +42,7 @@ class CheckpointWriter:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.seconds: list[float] = []  # wall time of each background write
+        self.blocked: list[float] = []  # time the training thread spent in save() (waiting + snapshot)
 
     # --- snapshot (training thread) ----------------------------------------------------------------
     def _host(self, key, t: torch.Tensor) -> torch.Tensor:
@@ -77,6 +78,7 @@ class CheckpointWriter:
 
     def save(self, index: int, meta: dict, loop) -> None:
         """Snapshot now, write in the background. Collective under several processes (RNG states)."""
+        started = time.perf_counter()
         self.wait()
         state = loop.state_dict()
         rng = [{k: state[k] for k in RNG_KEYS}]
@@ -95,6 +97,7 @@ class CheckpointWriter:
         self.thread = threading.Thread(target=self._write, args=(index, dict(meta), loop_state, rng, ready),
                                        name=f"write-{ck.checkpoint_name(index)}", daemon=False)
         self.thread.start()
+        self.blocked.append(time.perf_counter() - started)
 
     # --- writing (background thread) ---------------------------------------------------------------
     def _write(self, index, meta, loop_state, rng, ready) -> None:

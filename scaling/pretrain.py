@@ -423,7 +423,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             "tokens_per_second": tps, "mfu": util, "peak_flops": peak, "processes": acc.num_processes,
             "device": str(acc.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "pretrain_hash": pretrain_hash(cfg), "resumed": start is not None, "flops_per_token": per_token,
-            "checkpoint_write_seconds": writer.seconds, "compiled": use_compile(cfg, acc.device),
+            "checkpoint_write_seconds": writer.seconds, "checkpoint_blocked_seconds": writer.blocked, "compiled": use_compile(cfg, acc.device),
             "fused_loss": cfg.fused_loss,
             "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         })
