@@ -101,7 +101,8 @@ def _liger():
         from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
     except ImportError:
         return None
-    return liger_fused_linear_cross_entropy
+    # already one fused kernel: torch.compile runs it as is rather than tracing its Triton launches
+    return torch.compiler.disable(liger_fused_linear_cross_entropy)
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor,

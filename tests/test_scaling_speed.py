@@ -297,11 +297,14 @@ def test_checkpoints_load_as_the_real_vocabulary_roberta(tmp_path, tiny_data):
 
 def test_checkpoint_save_returns_at_once_and_writes_the_snapshot_taken_then(tmp_path, monkeypatch):
     """The writer saves what the weights and optimizer state were at save(), although training has changed
-    them in place before the background write ran; the folder appears only when whole."""
+    them in place before the background write ran; one write is in flight at a time; a folder appears only
+    when whole."""
     import threading
+    import time
     from types import SimpleNamespace
 
     from safetensors.torch import load_file
+    from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
     import scaling.checkpoint_writer as cw
@@ -314,30 +317,44 @@ def test_checkpoint_save_returns_at_once_and_writes_the_snapshot_taken_then(tmp_
                                                "python_rng": None})
     acc = SimpleNamespace(num_processes=1, is_main_process=True)
     release, entered = threading.Event(), threading.Event()
-    real = cw.atomic_replace_dir
+    real = cw.ck.checkpoints_root
 
-    def held(tmp, final):
-        entered.set()
-        release.wait(60)
-        real(tmp, final)
+    def held(arch_dir):  # the writer thread's first step: hold it there, before it writes anything
+        if threading.current_thread().name.startswith("write-"):
+            entered.set()
+            release.wait(60)
+        return real(arch_dir)
 
-    monkeypatch.setattr(cw, "atomic_replace_dir", held)
-    from tokenizers import Tokenizer, models
-
+    monkeypatch.setattr(cw.ck, "checkpoints_root", held)
     tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, "<unk>")))
     writer = cw.CheckpointWriter(model, tok, tmp_path, "last", acc)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    writer.save(1, {"index": 1, "step": 3}, loop)
-    assert entered.wait(60) and writer.thread.is_alive()  # save() returned; the write is in flight
-    assert list_checkpoints(tmp_path) == []  # not visible until renamed
-    with torch.no_grad():  # training goes on and updates everything in place
-        for p in model.parameters():
-            p.add_(1.0)
-        exp_avg.add_(100.0)
-    release.set()
-    writer.wait()
-    (ckpt,) = list_checkpoints(tmp_path)
-    saved = load_file(str(ckpt.path / "model.safetensors"))
-    assert saved and all(torch.equal(saved[k], before[k]) for k in saved)
-    state = torch.load(ckpt.path / LOOP_STATE, weights_only=False)
-    assert torch.equal(state["optimizer"]["state"][0]["exp_avg"], torch.arange(6.0))
+    expected = []
+    for index in (1, 2):
+        release.clear()
+        entered.clear()
+        expected.append(({k: v.clone() for k, v in model.state_dict().items()}, exp_avg.clone()))
+        writer.save(index, {"index": index, "step": 3 * index}, loop)
+        assert entered.wait(60) and writer.thread.is_alive()  # save() returned; the write is in flight
+        assert [c.index for c in list_checkpoints(tmp_path)] == list(range(1, index))  # not visible yet
+        with torch.no_grad():  # training goes on and updates everything in place
+            for p in model.parameters():
+                p.add_(1.0)
+            exp_avg.add_(100.0)
+        if index == 1:  # the next save waits for this write
+            nxt = threading.Thread(target=writer.save, args=(9, {"index": 9}, loop))
+            nxt.start()
+            time.sleep(0.3)
+            assert nxt.is_alive()
+            release.set()
+            nxt.join(60)
+            writer.wait()
+            (tmp_path / "checkpoints" / "ckpt-009").rename(tmp_path / "extra")
+        release.set()
+        writer.wait()
+    by_index = {c.index: c for c in list_checkpoints(tmp_path)}
+    for index, (weights, moment) in zip((1, 2), expected):
+        saved = load_file(str(by_index[index].path / "model.safetensors"))
+        assert saved and all(torch.equal(saved[k], weights[k]) for k in saved), index
+    state = torch.load(by_index[2].path / LOOP_STATE, weights_only=False)
+    assert torch.equal(state["optimizer"]["state"][0]["exp_avg"], expected[1][1])
+    assert not (by_index[1].path / LOOP_STATE).exists()  # keep_loop_state: last
