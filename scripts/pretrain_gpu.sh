@@ -62,9 +62,12 @@ for arch in ("decoder", "encoder"):
     s = json.loads((root / arch / "pretrain.json").read_text())
     blocked, written = s["checkpoint_blocked_seconds"][1:], s["checkpoint_write_seconds"][1:]
     log = [json.loads(x) for x in (root / arch / "train_log.jsonl").read_text().splitlines()]
+    util = f"MFU {s['mfu']:.1%}" if s["mfu"] is not None else "MFU n/a"
+    peak = f"peak {s['peak_flops'] / 1e12:.0f} TFLOP/s" if s["peak_flops"] else "peak unknown"
+    mem = f"{s['peak_memory_bytes'] / 2**30:.1f} GiB" if s["peak_memory_bytes"] else "n/a"
     print(f"{arch}: {s['total_steps']} updates, {s['tokens_seen']:,} tokens, {s['tokens_per_second']:,.0f} tokens/s, "
-          f"MFU {s['mfu'] or 0:.1%} (FLOPs/token {s['flops_per_token'] / 1e6:.1f} M, peak {s['peak_flops'] / 1e12:.0f} TFLOP/s), "
-          f"peak memory {s['peak_memory_bytes'] / 2**30:.1f} GiB, compiled {s['compiled']}, {s['checkpoints']} checkpoints: "
+          f"{util} (FLOPs/token {s['flops_per_token'] / 1e6:.1f} M, {peak}), "
+          f"peak memory {mem}, compiled {s['compiled']}, {s['checkpoints']} checkpoints: "
           f"training blocked {sum(blocked) / max(len(blocked), 1):.2f} s per save, background write "
           f"{sum(written) / max(len(written), 1):.2f} s per save; last logged loss {log[-1]['loss']:.3f}")
     hours += 13.1e9 / 2 / s["tokens_per_second"] / 3600
