@@ -5,6 +5,10 @@ so they start from identical weights; the decoder is ``RobertaForCausalLM`` with
 differs only by its causal mask. Training goes through the shared :class:`llm_unmask.train.TrainLoop`
 (data order a pure function of (seed, epoch); optimizer/scheduler/RNG state saved with the newest
 checkpoint), so ``--resume`` ends with exactly the checkpoints an uninterrupted run writes.
+
+The step is built for the hardware (:func:`make_loop`): the loss without the logits (:mod:`scaling.lm_loss`),
+batches prefetched into pinned memory with MLM masking on the device, ``torch.compile`` on CUDA, and
+checkpoints written in the background from a host snapshot (:mod:`scaling.checkpoint_writer`).
 """
 
 from __future__ import annotations
