@@ -114,7 +114,8 @@ def test_mlm_masking_is_15_percent_80_10_10(both):
     draws from the same RNG state (so the CPU masks are identical to the collator's)."""
     from transformers import DataCollatorForLanguageModeling
 
-    from scaling.pretrain import BatchMaker, DeviceMasker, load_data
+    from scaling.batches import BatchMaker, DeviceMasker
+    from scaling.pretrain import load_data
 
     out, _ = both
     cfg = micro("encoder")
