@@ -35,7 +35,9 @@ class DeviceMasker:
     def __call__(self, batch: dict) -> dict:
         ids = batch["input_ids"]
         dev = ids.device
-        special = self._special_on.setdefault(dev, self.special.to(dev))
+        special = self._special_on.get(dev)
+        if special is None:  # copied to the device once, not per batch (a pageable copy would wait)
+            special = self._special_on[dev] = self.special.to(dev)
         inputs, labels = ids.clone(), ids.clone()
         prob = torch.full(labels.shape, self.p, device=dev)
         prob.masked_fill_(torch.isin(ids, special), 0.0)
