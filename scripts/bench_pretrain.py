@@ -8,7 +8,8 @@ batch and optimizer settings.
 
 Shapes: ``paper`` = configs/scaling/paper.yaml (4 x 768, vocabulary 50,265, blocks of 512, micro-batch 64,
 gradient accumulation 1 here so a step is one micro-batch) on the generated corpus with a trained 50,265-entry
-tokenizer (offline); ``small`` (CPU) = the same vocabulary with 4 x 64 blocks, blocks of 64, micro-batch 8.
+tokenizer (offline); ``small`` (CPU) = the same vocabulary with 4 x 64 blocks, blocks of 64, micro-batch 8;
+``tiny`` = configs/scaling/tiny.yaml as it is (vocabulary 1,000, micro-batch 32).
 
 Arms:
   ours         scaling.pretrain.make_loop: loss without the logits, MLM head at masked positions only,
@@ -48,13 +49,14 @@ SHAPES = {
     "paper": ("paper", ["corpus=generated", "corpus_size=20000", "tokenizer=train", "train.grad_accum=1"]),
     "small": ("tiny", ["model.vocab_size=50265", "train.batch_size=8", "train.grad_accum=1",
                        "corpus_size=2000", "train.precision=fp32"]),
+    "tiny": ("tiny", []),  # the CPU demo model as configured (vocabulary 1,000)
 }
 
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES), default=None,
-                    help="paper (default on CUDA) or small (default on CPU)")
+                    help="paper (default on CUDA), small (default on CPU) or tiny")
     ap.add_argument("--arch", choices=["encoder", "decoder", "both"], default="both")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer updates per round (CPU 12, GPU 30)")
