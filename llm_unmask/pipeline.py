@@ -98,11 +98,12 @@ def run_sl(cfg: RunConfig, output: str | Path, *, task: TaskData | None = None, 
     """Train and evaluate one run into ``output/<run id>``; a finished run is skipped (returned as is).
 
     The run is written into ``<id>.tmp`` and renamed when complete, so a run directory never holds half a run.
-    A killed run resumes from the training state saved in ``<id>.tmp/state.pt`` (once per epoch by default,
-    see ``train.save_every``) when its config is unchanged. ``stop_after`` stops after that many updates,
-    as a kill would (for tests and time-boxed jobs). With ``rung_splits`` (a search's budget rung) a run stopped
-    that way also scores those splits and records them in ``rungs.json`` (kept in the finished run's folder and
-    its metrics.json), so a continued run is still exactly the run trained straight through.
+    A killed run resumes from the training state saved in ``<id>.tmp/state.pt`` (every ``train.save_minutes``
+    of training by default, or every ``train.save_every`` updates) when its config is unchanged.
+    ``stop_after`` stops after that many updates, as a kill would (for tests and time-boxed jobs). With
+    ``rung_splits`` (a search's budget rung) a run stopped that way also scores those splits and records them in
+    ``rungs.json`` (kept in the finished run's folder and its metrics.json), so a continued run is still exactly
+    the run trained straight through.
     """
     rid = run_name or run_id(cfg)
     final = Path(output) / rid
@@ -200,6 +201,25 @@ def _save_state(path: Path, model, loop: TrainLoop) -> None:
     os.replace(tmp, path)
 
 
+def save_policy(train):
+    """``due(step) -> bool``: when to write the resumable state: every ``save_every`` updates if set, else at
+    the first update after each ``save_minutes`` of training (never for runs shorter than that)."""
+    import time
+
+    if train.save_every:
+        return lambda step: step % train.save_every == 0
+    minutes = float(train.save_minutes or 0)
+    last = [time.monotonic()]
+
+    def due(step: int) -> bool:
+        if minutes <= 0 or time.monotonic() - last[0] < minutes * 60:
+            return False
+        last[0] = time.monotonic()
+        return True
+
+    return due
+
+
 def _load_state(path: Path, model, loop: TrainLoop) -> None:
     state = load_plain_state(path)
     params = dict(model.named_parameters())
@@ -243,10 +263,10 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     inner = acc.unwrap_model(loop.model)
     if (out / STATE).is_file():
         _load_state(out / STATE, inner, loop)
-    every = cfg.train.save_every or loop.updates_per_epoch
+    due = save_policy(cfg.train)
 
     def checkpoint(st):
-        if st.step % every == 0 and st.step < loop.total_steps and acc.is_main_process:
+        if st.step < loop.total_steps and acc.is_main_process and due(st.step):
             _save_state(out / STATE, inner, loop)
 
     state = loop.run(callback=checkpoint, stop_at=stop_after)

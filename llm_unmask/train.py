@@ -21,6 +21,7 @@ from transformers import get_scheduler
 
 from .batching import epoch_order
 from .config import TrainConfig
+from .prefetch import Prefetcher, count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,17 @@ class TrainLoop:
         drop_last: bool = False,
         progress: bool = True,
         fused_adamw: bool | None = None,
+        prefetch: int = 0,
+        on_device: Callable[[dict], dict] | None = None,
     ):
         if n_examples < 1:
             raise ValueError("no training examples")
         self.cfg, self.seed, self.n, self.make_batch = cfg, seed, n_examples, make_batch
         self.lengths = lengths if cfg.length_bucketing else None
         self.drop_last, self.desc, self.progress = drop_last, desc, progress
+        # prefetch > 0: make_batch runs that many batches ahead in a thread (pinned memory; see prefetch.py),
+        # so it must draw no random numbers; on_device(batch) runs in this thread on the device batch.
+        self.prefetch, self.on_device = prefetch, on_device
         self.acc = accelerator or make_accelerator(cfg)
         self.micro_per_epoch, self.updates_per_epoch, self.total_steps = schedule_length(
             n_examples, cfg, self.acc.num_processes, drop_last)
@@ -200,35 +206,73 @@ class TrainLoop:
         self._prior_elapsed = float(state.get("elapsed", 0.0))
 
     # --- the loop --------------------------------------------------------------------------------
+    def _process_batches(self, epoch: int) -> list[list[int]]:
+        batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
+        rank, world = self.acc.process_index, self.acc.num_processes
+        return batches[rank::world][: self.micro_per_epoch]
+
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
         """This process's micro-batches of ``epoch`` (computed once per epoch, not once per step)."""
         if self._batches_epoch != epoch:
-            batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
-            rank, world = self.acc.process_index, self.acc.num_processes
-            self._batches, self._batches_epoch = batches[rank::world][: self.micro_per_epoch], epoch
+            self._batches, self._batches_epoch = self._process_batches(epoch), epoch
         return self._batches
+
+    def _plan(self, start: int, end: int):
+        """Every micro-batch of updates ``start..end-1`` in training order (for the prefetch thread)."""
+        g, epoch, batches = self.cfg.grad_accum, None, []
+        for step in range(start, end):
+            e, k = divmod(step, self.updates_per_epoch)
+            if e != epoch:
+                epoch, batches = e, self._process_batches(e)
+            yield from batches[k * g : (k + 1) * g]
+
+    def _batch_source(self, start: int, end: int):
+        """``fetch(indices) -> (device batch, tokens)``, and a ``close()`` for the prefetch thread."""
+        device = self.acc.device
+        feed = Prefetcher(self.make_batch, self._plan(start, end), self.prefetch) if self.prefetch > 0 else None
+        items = iter(feed) if feed is not None else None
+
+        def fetch(indices):
+            if items is None:
+                host = self.make_batch(indices)
+                n = count_tokens(host)  # counted on the host copy: no host sync
+            else:
+                got, host, n = next(items)
+                assert got == indices, "prefetched batches out of order"
+            batch = {key: v.to(device, non_blocking=True) for key, v in host.items()}
+            return (self.on_device(batch) if self.on_device is not None else batch), n
+
+        return fetch, (feed.close if feed is not None else (lambda: None))
 
     def run(self, callback: Callable[[LoopState], None] | None = None,
             stop_at: int | None = None) -> LoopState:
         """Train until ``total_steps`` (or ``stop_at``) updates; ``callback(state)`` after each update."""
-        cfg, acc, st = self.cfg, self.acc, self.state
+        acc, st = self.acc, self.state
         self.model.train()
         end = min(self.total_steps, stop_at) if stop_at is not None else self.total_steps
         bar = tqdm(total=end, initial=st.step, desc=self.desc, disable=not (self.progress and acc.is_main_process),
                    dynamic_ncols=True)
         started, tokens_at_start = time.perf_counter(), st.tokens_seen
         self._tokens_at_start = tokens_at_start
+        fetch, close = self._batch_source(st.step, end)
+        try:
+            self._steps(fetch, callback, end, bar, started, tokens_at_start)
+        finally:
+            close()
+        bar.close()
+        self.model.eval()
+        return st
+
+    def _steps(self, fetch, callback, end, bar, started, tokens_at_start) -> None:
+        cfg, acc, st = self.cfg, self.acc, self.state
         while st.step < end:
             epoch, k = divmod(st.step, self.updates_per_epoch)
             st.epoch = epoch
             micro = self._epoch_batches(epoch)[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
             total_loss, n_tok = 0.0, 0
             for j, indices in enumerate(micro):
-                cpu_batch = self.make_batch(indices)
-                # counted on the CPU copy: no host sync (the loop syncs only when it logs)
-                mask = cpu_batch.get("attention_mask")
-                n_tok += int(mask.sum()) if mask is not None else cpu_batch["input_ids"].numel()
-                batch = {key: v.to(acc.device, non_blocking=True) for key, v in cpu_batch.items()}
+                batch, n = fetch(indices)  # the loop syncs with the device only when it logs
+                n_tok += n
                 last = j == len(micro) - 1
                 ctx = acc.no_sync(self.model) if (not last and acc.num_processes > 1) else _null()
                 with ctx, acc.autocast():
@@ -253,9 +297,6 @@ class TrainLoop:
                         "step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
             if callback is not None:
                 callback(st)
-        bar.close()
-        self.model.eval()
-        return st
 
     def elapsed(self) -> float:
         """Training seconds over all sessions of this run (resumed runs included)."""

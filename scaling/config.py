@@ -102,8 +102,13 @@ class PretrainConfig:
     """Seed shared by encoder and decoder: same initial weights, same data order."""
     num_proc: int = 1
     """Processes for tokenizing the corpus (datasets map)."""
-    compile: bool = False
-    """torch.compile the model (CUDA only; ignored on CPU)."""
+    compile: bool = True
+    """torch.compile the training step's model on CUDA (on by default; `--set compile=false` turns it off).
+    Never on CPU, where compiling a small model costs more than it saves."""
+    fused_loss: bool = True
+    """The loss without the logits: fused linear + cross-entropy on the final hidden states (Liger's kernel on
+    CUDA when installed, else chunked PyTorch), MLM head only at the masked positions, vocabulary padded to a
+    multiple of 64 inside the loss. false: the model's own loss over full logits (the reference it equals)."""
     peak_tflops: float | None = None
     """Peak dense bf16 TFLOP/s of one accelerator for MFU; None = look up the GPU name (see docs/scaling.md)."""
     train: TrainConfig = field(default_factory=_pretrain_train_defaults)

@@ -5,6 +5,10 @@ so they start from identical weights; the decoder is ``RobertaForCausalLM`` with
 differs only by its causal mask. Training goes through the shared :class:`llm_unmask.train.TrainLoop`
 (data order a pure function of (seed, epoch); optimizer/scheduler/RNG state saved with the newest
 checkpoint), so ``--resume`` ends with exactly the checkpoints an uninterrupted run writes.
+
+The step is built for the hardware (:func:`make_loop`): the loss without the logits (:mod:`scaling.lm_loss`),
+batches prefetched into pinned memory with MLM masking on the device, ``torch.compile`` on CUDA, and
+checkpoints written in the background from a host snapshot (:mod:`scaling.checkpoint_writer`).
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from llm_unmask.io import atomic_replace_dir, atomic_write_json, atomic_write_te
 from llm_unmask.train import TrainLoop, make_accelerator
 
 from . import checkpoints as ck
+from .batches import BatchMaker, DeviceMasker
+from .checkpoint_writer import CheckpointWriter
 from .config import PretrainConfig, differences, dump_yaml, pretrain_from_dict, pretrain_hash, weights_dict
 from .corpus import CorpusSource, build_blocks, iter_lines, resolve_source
+from .lm_loss import FusedLMLoss
 
 log = logging.getLogger(__name__)
 
@@ -124,28 +131,6 @@ def build_lm(cfg: PretrainConfig, tokenizer) -> torch.nn.Module:
     return model.to(torch.float32)
 
 
-class BatchMaker:
-    """``indices -> {input_ids, labels}``: CLM labels are the inputs (the model shifts them); MLM masks 15%
-    of the non-special tokens (80% <mask>, 10% random, 10% kept) with transformers' collator, drawing from
-    the global torch RNG that the training loop saves and restores."""
-
-    def __init__(self, blocks, arch: str, tokenizer, mlm_probability: float = 0.15):
-        self.blocks, self.arch = blocks, arch
-        self.collator = None
-        if arch == "encoder":
-            from transformers import DataCollatorForLanguageModeling
-
-            self.collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=mlm_probability)
-            self.special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-
-    def __call__(self, indices) -> dict:
-        ids = torch.from_numpy(self.blocks[list(indices)]["input_ids"]).long()
-        if self.collator is None:
-            return {"input_ids": ids, "labels": ids.clone()}
-        inputs, labels = self.collator.torch_mask_tokens(ids.clone(), special_tokens_mask=torch.isin(ids, self.special))
-        return {"input_ids": inputs, "labels": labels}
-
-
 def load_data(cfg: PretrainConfig, output: Path):
     source = source_of(cfg)
     tok = get_tokenizer(cfg, output, source)
@@ -171,41 +156,56 @@ def peak_flops(cfg: PretrainConfig) -> float | None:
     return None
 
 
-def mfu(n_params: int, tokens_per_second: float, peak: float | None, n_devices: int = 1) -> float | None:
-    """Model FLOPs utilization, 6 * N * tokens/s over the peak of all devices (attention FLOPs not counted)."""
+def flops_per_token(n_params: int, num_layers: int, hidden_size: int, block_size: int) -> float:
+    """Training FLOPs per token: 6 N (forward + backward of every weight matmul, N with the real vocabulary,
+    tied embeddings once) plus attention scores and values, 12 L d T (the full T x T product, as PaLM counts
+    it; a causal kernel that skips the upper triangle does less, so this slightly flatters the decoder)."""
+    return 6.0 * n_params + 12.0 * num_layers * hidden_size * block_size
+
+
+def model_flops_per_token(cfg: PretrainConfig, n_params: int) -> float:
+    return flops_per_token(n_params, cfg.model.num_layers, cfg.model.hidden_size, cfg.block_size)
+
+
+def mfu(flops_token: float, tokens_per_second: float, peak: float | None, n_devices: int = 1) -> float | None:
+    """Model FLOPs utilization: FLOPs per token (:func:`flops_per_token`) x tokens/s over the peak of all
+    devices; None without a known peak (CPUs)."""
     if not peak:
         return None
-    return 6.0 * n_params * tokens_per_second / (peak * n_devices)
+    return flops_token * tokens_per_second / (peak * n_devices)
+
+
+PREFETCH = 4  # micro-batches read ahead by the loader thread
+
+
+def use_compile(cfg: PretrainConfig, device) -> bool:
+    """torch.compile only on CUDA (on by default there; `--set compile=false` turns it off)."""
+    return bool(cfg.compile) and torch.device(device).type == "cuda"
+
+
+def make_loop(cfg: PretrainConfig, model: torch.nn.Module, tokenizer, blocks, acc=None, *, progress: bool = True,
+              desc: str | None = None) -> tuple[TrainLoop, FusedLMLoss]:
+    """The training loop of ``scaling pretrain`` (and of its benchmark): the loss without the logits, the
+    prefetching loader, MLM masking on the device, compiled on CUDA."""
+    acc = acc or make_accelerator(cfg.train)
+    objective = FusedLMLoss(model, cfg.arch, cfg.mlm_probability, fused=cfg.fused_loss)
+    train_model = torch.compile(objective) if use_compile(cfg, acc.device) else objective
+    masker = DeviceMasker(tokenizer, cfg.mlm_probability) if cfg.arch == "encoder" else None
+    loop = TrainLoop(train_model, cfg.train, n_examples=len(blocks), seed=cfg.seed, accelerator=acc,
+                     make_batch=BatchMaker(blocks), on_device=masker, prefetch=PREFETCH,
+                     desc=desc or f"pretrain {cfg.arch}", drop_last=True, progress=progress)
+    return loop, objective
+
+
+def check_dropped(objective: FusedLMLoss) -> None:
+    """Reads (syncs) the count of MLM labels beyond the head's fixed capacity; only at checkpoints."""
+    dropped = int(objective.dropped_labels)
+    if dropped:
+        raise RunError(f"{dropped} masked tokens exceeded the MLM head's capacity (expected < 1e-15 per batch); "
+                       "rerun with --set fused_loss=false and report this")
 
 
 # ------------------------------------------------------------------------------------------ the run
-
-
-def _save_checkpoint(arch_dir: Path, index: int, model, tokenizer, meta: dict, loop: TrainLoop, acc,
-                     keep_loop_state: str) -> Path:
-    root = ck.checkpoints_root(arch_dir)
-    final = root / ck.checkpoint_name(index)
-    tmp = root / f"{final.name}.tmp"
-    if acc.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-        torch.save(loop.state_dict(), tmp / ck.LOOP_STATE)
-        atomic_write_json(tmp / ck.META, meta)
-    if acc.num_processes > 1:
-        acc.wait_for_everyone()
-        state = loop.state_dict()
-        torch.save({k: state[k] for k in ("torch_rng", "cuda_rng", "python_rng")},
-                   tmp / ck.RANK_RNG.format(rank=acc.process_index))
-        acc.wait_for_everyone()
-    if acc.is_main_process:
-        atomic_replace_dir(tmp, final)
-        if keep_loop_state == "last":
-            ck.prune_loop_state(arch_dir, index)
-    if acc.num_processes > 1:
-        acc.wait_for_everyone()
-    return final
 
 
 def _load_loop_state(path: Path, loop: TrainLoop, acc) -> None:
@@ -294,13 +294,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
                            f"unexpected {unexpected[:3]})")
         model.tie_weights()
         log.info("resuming %s from %s (step %d)", cfg.arch, start.path.name, start.meta["step"])
-    train_model = model
-    if cfg.compile and torch.cuda.is_available():
-        train_model = torch.compile(model)
-
-    loop = TrainLoop(train_model, cfg.train, n_examples=n_blocks, seed=cfg.seed, accelerator=acc,
-                     make_batch=BatchMaker(blocks, cfg.arch, tok, cfg.mlm_probability), desc=f"pretrain {cfg.arch}",
-                     drop_last=True, progress=progress)
+    loop, objective = make_loop(cfg, model, tok, blocks, acc, progress=progress)
     schedule = ck.checkpoint_schedule(loop.updates_per_epoch, loop.total_steps, cfg.checkpoints_per_epoch)
     expected_epochs = loop.total_steps / loop.updates_per_epoch
     if len(schedule) < round(expected_epochs * cfg.checkpoints_per_epoch):
@@ -308,6 +302,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
                     len(schedule), cfg.checkpoints_per_epoch)
     index_of = {step: i + 1 for i, step in enumerate(schedule)}
     n_params = count_params(model)
+    per_token = model_flops_per_token(cfg, n_params)
     peak = peak_flops(cfg)
     log.info("pre-training %s: %d parameters, %d blocks of %d tokens, %d updates (%d per epoch), %d checkpoints",
              cfg.arch, n_params, n_blocks, cfg.block_size, loop.total_steps, loop.updates_per_epoch, len(schedule) + 1)
@@ -327,8 +322,9 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             (arch_dir / ck.TRAIN_LOG).unlink(missing_ok=True)
         else:
             _truncate_log(arch_dir / ck.TRAIN_LOG, start.meta["step"])
+    writer = CheckpointWriter(model, tok, arch_dir, cfg.keep_loop_state, acc)
     if start is None:
-        _save_checkpoint(arch_dir, 0, model, tok, meta_for(0, loop.state, None), loop, acc, cfg.keep_loop_state)
+        writer.save(0, meta_for(0, loop.state, None), loop)
     else:
         _load_loop_state(start.path, loop, acc)
 
@@ -347,7 +343,7 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             tps = (st.tokens_seen - window["tokens"]) / seconds
             rec = {"step": st.step, "epoch": round(st.step / loop.updates_per_epoch, 4), "loss": st.loss,
                    "tokens_seen": st.tokens_seen, "tokens_per_second_window": round(tps, 1)}
-            util = mfu(n_params, tps, peak, acc.num_processes)
+            util = mfu(per_token, tps, peak, acc.num_processes)
             if util is not None:
                 rec["mfu_window"] = round(util, 4)
             with open(logfile, "a") as fh:
@@ -359,19 +355,25 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             tokens = st.tokens_seen - window["tokens"]
             totals["seconds"] += seconds
             totals["tokens"] += tokens
+            check_dropped(objective)
             meta = meta_for(idx, st, float(window["loss"]) / max(window["n"], 1))
-            _save_checkpoint(arch_dir, idx, model, tok, meta, loop, acc, cfg.keep_loop_state)
+            writer.save(idx, meta, loop)
             tps = tokens / max(seconds, 1e-9)
-            util = mfu(n_params, tps, peak, acc.num_processes)
+            util = mfu(per_token, tps, peak, acc.num_processes)
             log.info("%s %s: step %d epoch %.2f loss %.4f, %.0f tokens/s%s", cfg.arch, ck.checkpoint_name(idx),
                      st.step, st.step / loop.updates_per_epoch, meta["training_loss"], tps,
                      f", MFU {util:.1%}" if util is not None else "")
             window.update(loss=0.0, n=0, t=time.perf_counter(), tokens=st.tokens_seen)
 
-    loop.run(callback=callback, stop_at=end)
+    try:
+        loop.run(callback=callback, stop_at=end)
+    finally:
+        writer.wait()  # the last checkpoint is on disk before anything reports it
+    if acc.num_processes > 1:
+        acc.wait_for_everyone()
     done = loop.state.step >= loop.total_steps
     tps = totals["tokens"] / max(totals["seconds"], 1e-9) if totals["seconds"] else 0.0
-    util = mfu(n_params, tps, peak, acc.num_processes)
+    util = mfu(per_token, tps, peak, acc.num_processes)
     paths = [c.path for c in ck.list_checkpoints(arch_dir)]
     if done and acc.is_main_process:
         atomic_write_json(arch_dir / ck.SUMMARY, {
@@ -380,6 +382,9 @@ def pretrain(cfg: PretrainConfig, output: str | Path, *, resume: bool = False, s
             "parameters": n_params, "blocks": n_blocks, "block_size": cfg.block_size,
             "tokens_per_second": tps, "mfu": util, "peak_flops": peak, "processes": acc.num_processes,
             "device": str(acc.device), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "pretrain_hash": pretrain_hash(cfg), "resumed": start is not None,
+            "pretrain_hash": pretrain_hash(cfg), "resumed": start is not None, "flops_per_token": per_token,
+            "checkpoint_write_seconds": writer.seconds, "checkpoint_blocked_seconds": writer.blocked, "compiled": use_compile(cfg, acc.device),
+            "fused_loss": cfg.fused_loss,
+            "peak_memory_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         })
     return PretrainResult(arch_dir, paths, done, tps, util, acc.is_main_process)

@@ -10,8 +10,7 @@ export PYTHONUNBUFFERED=1
 echo "== the study's cost: (a) 68M pre-training, (b) 68M checkpoint fine-tune vs HF, (c) SmolLM2 vs HF, 7B QLoRA"
 python scripts/bench_study.py --data-dir "$DATA" --gguf "$GGUF" --steps 30 --warmup 5
 echo "== (a) ours vs the HF Trainer, paper-sized 68M decoder (MFU on CUDA)"
-python scripts/bench_pretrain.py --config paper --set corpus=generated --set corpus_size=20000 --set tokenizer=train \
-    --set train.grad_accum=1 --steps 30 --warmup 5
+python scripts/bench_pretrain.py --shape paper --arch decoder --steps 30 --warmup 5
 echo "== cutting the 7B cost: the paper's step (16 x 4, checkpointing) vs one micro-batch of 64 without it"
 python scripts/bench_finetune.py --shape 7b --batch 16 --grad-accum 4 --tuned --steps 8 --warmup 2 \
     --data-dir "$DATA" --sentences 3000 --repeats 1

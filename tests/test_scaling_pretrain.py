@@ -110,14 +110,26 @@ def test_resume_gives_identical_checkpoints(both, tmp_path):
 
 
 def test_mlm_masking_is_15_percent_80_10_10(both):
-    from scaling.pretrain import BatchMaker, load_data
+    """Masking runs on the device, in the training thread, and draws exactly what transformers' collator
+    draws from the same RNG state (so the CPU masks are identical to the collator's)."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from scaling.batches import BatchMaker, DeviceMasker
+    from scaling.pretrain import load_data
 
     out, _ = both
     cfg = micro("encoder")
     _, tok, blocks = load_data(cfg, out)
+    raw = BatchMaker(blocks)(list(range(len(blocks))))
     torch.manual_seed(0)
-    batch = BatchMaker(blocks, "encoder", tok, 0.15)(list(range(len(blocks))))
+    batch = DeviceMasker(tok, 0.15)(raw)
     orig = torch.from_numpy(blocks[list(range(len(blocks)))]["input_ids"]).long()
+    assert torch.equal(raw["input_ids"], orig)  # the device batch is masked in a copy, never in place
+    torch.manual_seed(0)
+    collator = DataCollatorForLanguageModeling(tok, mlm=True, mlm_probability=0.15)
+    ref_inputs, ref_labels = collator.torch_mask_tokens(
+        orig.clone(), special_tokens_mask=torch.isin(orig, torch.tensor(tok.all_special_ids)))
+    assert torch.equal(batch["input_ids"], ref_inputs) and torch.equal(batch["labels"], ref_labels)
     chosen = batch["labels"] != -100
     special = torch.isin(orig, torch.tensor(tok.all_special_ids))
     assert not (chosen & special).any() and torch.equal(batch["labels"][chosen], orig[chosen])
@@ -126,10 +138,67 @@ def test_mlm_masking_is_15_percent_80_10_10(both):
     kept = (batch["input_ids"] == orig) & chosen
     assert abs(as_mask.sum() / chosen.sum() - 0.8) < 0.04 and abs(kept.sum() / chosen.sum() - 0.1) < 0.04
     assert torch.equal(batch["input_ids"][~chosen], orig[~chosen])
-    clm = BatchMaker(blocks, "decoder", tok)([0, 1])
-    assert torch.equal(clm["labels"], clm["input_ids"])  # the model shifts labels itself
+    clm = BatchMaker(blocks)([0, 1])
+    assert torch.equal(clm["labels"], clm["input_ids"])  # the loss shifts labels itself
 
 
 def test_corpus_too_small_for_a_batch(tmp_path):
     with pytest.raises(DataError, match="fewer than one batch"):
         pretrain(micro("decoder", "corpus_size=3", "train.batch_size=64"), tmp_path, progress=False)
+
+
+KILL_DURING_SAVE = r"""
+import os, sys, time
+import scaling.checkpoint_writer as cw
+from scaling.config import load_pretrain_config
+from scaling.pretrain import pretrain
+
+real = cw.atomic_replace_dir
+def slow_rename(tmp, final):
+    if final.name == "ckpt-003":  # checkpoint 3 is half written: files in ckpt-003.tmp, not yet renamed
+        open(sys.argv[2], "w").write(str(os.getpid()))
+        time.sleep(600)
+    real(tmp, final)
+cw.atomic_replace_dir = slow_rename
+pretrain(load_pretrain_config(None, sys.argv[3:]), sys.argv[1], progress=False)
+"""
+
+
+def test_kill_during_an_async_save_keeps_the_previous_checkpoint_and_resume_is_exact(both, tmp_path):
+    """kill -9 while the background writer is saving checkpoint 3: checkpoints 0-2 stay whole (2 with its
+    loop state), 3 exists only as ckpt-003.tmp; --resume then ends with the uninterrupted run's weights."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out, _ = both
+    marker = tmp_path / "saving"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", KILL_DURING_SAVE, str(tmp_path / "run"), str(marker),
+                             *MICRO, "arch=encoder"], env=env)
+    try:
+        for _ in range(1200):
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), "the run never reached checkpoint 3"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    arch_dir = tmp_path / "run" / "encoder"
+    cks = list_checkpoints(arch_dir)
+    assert [c.index for c in cks] == [0, 1, 2] and cks[-1].has_loop_state
+    assert (arch_dir / "checkpoints" / "ckpt-003.tmp" / "model.safetensors").is_file()
+    assert all((c.path / "model.safetensors").is_file() for c in cks)
+    res = pretrain(micro("encoder"), tmp_path / "run", resume=True, progress=False)
+    assert res.complete and not list((arch_dir / "checkpoints").glob("*.tmp"))
+    ref, got = list_checkpoints(out / "encoder"), list_checkpoints(arch_dir)
+    assert [c.index for c in got] == [c.index for c in ref] == list(range(7))
+    for a, b in zip(ref, got):
+        wa, wb = weights(a.path), weights(b.path)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), a.path.name
