@@ -42,6 +42,14 @@ __all__ = [
     "remove_unmask",
 ]
 
+# Model types whose mask handling our tests check against transformers' own bidirectional model. Anything
+# else is refused: an unknown attention implementation may ignore the swapped mask (silently causal) or
+# crash deep inside (Falcon under eager attention adds our None mask to its scores).
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "roberta")
+
+# The backbone's KV-cache argument: ``past_key_values`` up to transformers 5.23, ``cache`` from 5.24.
+CACHE_ARGS = ("past_key_values", "cache")
+
 _STATE_ATTR = "_looking_right_unmask"
 _ORIG_CAUSAL_ATTR = "_looking_right_orig_is_causal"
 _UNSET = object()
@@ -283,6 +291,12 @@ def find_decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
         names = ", ".join(repr(n) for n, _, _ in found)
         raise UnmaskError(f"{cls} has several decoder layer lists ({names}); cannot tell which one to unmask")
     _, owner, layers = found[0]
+    model_type = getattr(owner.config, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise UnmaskError(
+            f"{cls} cannot be unmasked: model type {model_type!r} ({type(owner).__name__}) is not supported; "
+            f"supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
     return owner, layers
 
 
@@ -302,7 +316,7 @@ class _State:
         self.model_cls = type(backbone).__name__
         self.config = backbone.config
         _, self.mask_idx = _param_index(backbone.forward, "attention_mask")
-        _, self.cache_idx = _param_index(backbone.forward, "past_key_values")
+        self.cache_idx = {name: _param_index(backbone.forward, name)[1] for name in CACHE_ARGS}
         _, self.pos_idx = _param_index(backbone.forward, "position_ids")
         self.handles: list[Any] = []
         self.layers: list[nn.Module] = []
@@ -410,14 +424,14 @@ def _backbone_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
     """Capture the 2D padding mask for this forward; refuse inputs unmasked layers cannot honour."""
     state: _State = module.__dict__[_STATE_ATTR]
     _, mask = _get_arg("attention_mask", state.mask_idx, args, kwargs)
-    _, cache = _get_arg("past_key_values", state.cache_idx, args, kwargs)
+    caches = [_get_arg(name, idx, args, kwargs)[1] for name, idx in state.cache_idx.items()]
     if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dim() != 2):
         shape = f"{mask.dim()}D tensor" if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise UnmaskError(
             f"{state.model_cls} with unmasked layers {state.plan.spec!r} got an attention_mask that is a {shape}; "
             f"pass the 2D (batch, seq) padding mask so the unmasked layers can build their own mask"
         )
-    if cache is not None and _cache_length(cache) > 0:
+    if any(cache is not None and _cache_length(cache) > 0 for cache in caches):
         raise UnmaskError(
             f"{state.model_cls} with unmasked layers {state.plan.spec!r} got a non-empty KV cache; unmasked layers "
             f"need the whole sequence at once, so incremental decoding with a cache is not supported"
