@@ -128,7 +128,7 @@ def main():
       llm_unmask tasks                                   # what can be trained
       llm_unmask data --task conll03-ner --data-dir D    # what the data looks like
       llm_unmask train --model M --task T --unmask 0110  # one run
-      llm_unmask sweep --model M --task T --unmask all --seeds 120-124   # the paper's grid
+      llm_unmask sweep --model M --task T --unmask all-codes --seeds 120-124   # the paper's grid
       llm_unmask report --results runs --out report      # Table 2, Figure 1, t-tests
       llm_unmask predict --run runs/<id> --input text.txt
 
@@ -186,7 +186,8 @@ def data_cmd(task, data_dir, tokenizer, max_length):
 @main.command("train")
 @model_options
 @click.option("--task", default=None, help="Task name (see `llm_unmask tasks`).")
-@click.option("--unmask", default=None, help="Group code such as 0110 (left = nearest the input), 'all' or 'none'.")
+@click.option("--unmask", default=None,
+              help="Group code such as 0110 (left = nearest the input), 'all-layers' (every layer) or 'none'.")
 @click.option("--unmask-layers", default=None, help="Explicit unmasked layers, e.g. 16-31 or 0,3,5-7.")
 @click.option("--seed", default=None, type=int, help="Random seed (paper: 120-124).")
 @friendly_errors
@@ -198,6 +199,11 @@ def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     setup_logging(not quiet)
     if unmask and unmask_layers:
         raise click.UsageError("give --unmask or --unmask-layers, not both")
+    if unmask and unmask.strip().lower() == "all":
+        from .errors import ConfigError
+        from .sweep import AMBIGUOUS_ALL
+
+        raise ConfigError(f"{AMBIGUOUS_ALL}; train runs one configuration: --unmask all-layers")
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
     if seed is not None:
@@ -214,16 +220,20 @@ def _print_run(path: Path) -> None:
         click.echo(f"{path}: not complete (held by another worker?)")
         return
     m = json.loads(mpath.read_text())
-    scores = "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in m["splits"].items())
+    from .evaluate import run_metric
+
+    scores = "  ".join(f"{k} F1 {v['f1']:.4f}" + (f" (lenient {v['f1_lenient']:.4f})" if "f1_lenient" in v else "")
+                       for k, v in m["splits"].items())
+    scores += f"  [{run_metric(m)}]"
     click.echo(f"{path}  {scores}")
 
 
 @main.command("sweep")
 @model_options
 @click.option("--task", "tasks", default=None, help="Task name(s), comma separated.")
-@click.option("--unmask", "codes", default="all", show_default=True,
-              help="'all' (every group code) or a comma list of codes / layers:... specs.")
-@click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all.")
+@click.option("--unmask", "codes", default="all-codes", show_default=True,
+              help="'all-codes' (every group code) or a comma list of codes, all-layers, layers:... specs.")
+@click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all-codes.")
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
@@ -313,6 +323,49 @@ def predict_cmd(run_dir, input_path, fmt, out_path):
         atomic_write_text(out_path, text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command("rescore")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="One finished run directory.")
+@click.option("--results", default=None, type=click.Path(file_okay=False),
+              help="A results folder: every finished run under it.")
+@friendly_errors
+def rescore_cmd(run_dir, results):
+    """Recompute strict and lenient F1 from saved predictions (no retraining); metrics.json is rewritten atomically.
+
+    Runs made before the strict metric saved repaired predictions: they are listed as lenient-only, untouched.
+    """
+    from .errors import ConfigError, RunError
+    from .evaluate import rescore_run
+    from .runs import is_complete, iter_run_dirs
+
+    if (run_dir is None) == (results is None):
+        raise ConfigError("rescore: give exactly one of --run DIR or --results DIR")
+    if run_dir is not None:
+        if not is_complete(Path(run_dir)):
+            raise RunError(f"{run_dir}: not a finished run (no metrics.json)")
+        rescore_run(Path(run_dir))
+        _print_run(Path(run_dir))
+        return
+    if not Path(results).is_dir():
+        raise RunError(f"--results {results}: no such folder")
+    done, old, failed = 0, [], []
+    for d in iter_run_dirs(Path(results)):
+        if not is_complete(d):
+            continue
+        try:
+            rescore_run(d)
+            done += 1
+        except RunError as exc:
+            (old if "before the strict metric" in str(exc) else failed).append(str(exc))
+    click.echo(f"rescore: {done} run(s) re-scored, {len(old)} lenient-only (made before the strict metric), "
+               f"{len(failed)} failed")
+    for msg in old:
+        click.echo(f"  LENIENT-ONLY {msg}", err=True)
+    for msg in failed:
+        click.echo(f"  FAILED {msg}", err=True)
+    if failed:
+        sys.exit(2)
 
 
 # Commands contributed by other modules register themselves here.

@@ -47,7 +47,7 @@ class ModelConfig:
     tokenizer: str | None = None
     """Tokenizer name or path when it differs from ``name``."""
     unmask: str | None = None
-    """Unmask spec: group code (0000..1111), 'layers:16-31', 'all' or None (stock causal model)."""
+    """Unmask spec: group code (0000..1111), 'layers:16-31', 'all-layers' (recorded as 'all') or None (stock model)."""
     quantization: str = "auto"
     """'4bit' (NF4 + double quant, needs CUDA + bitsandbytes), 'none', or 'auto' (4bit when CUDA is there)."""
     attn_implementation: str = "sdpa"
@@ -200,6 +200,8 @@ def normalize(cfg: RunConfig) -> RunConfig:
     """One spelling per meaning, so equal runs get equal hashes ('none' and null are the stock model)."""
     if cfg.model.unmask in ("", "none"):
         cfg.model.unmask = None
+    elif isinstance(cfg.model.unmask, str) and cfg.model.unmask.strip().lower() == "all-layers":
+        cfg.model.unmask = "all"  # the API's word for it; keeps run ids of earlier 'all' runs
     return cfg
 
 

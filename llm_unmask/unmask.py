@@ -165,8 +165,10 @@ def _plan_from_layers(layers: tuple[int, ...], num_layers: int, given: Any) -> U
     return UnmaskPlan(tuple(i in chosen for i in range(num_layers)), "layers:" + _format_layers(layers))
 
 
+ALL_LAYERS = "all-layers"
+
 _ALLOWED = (
-    "'none', 'all', a group code of 0/1 digits (one digit per layer group, left = nearest the input, "
+    "'none', 'all-layers' (or 'all'), a group code of 0/1 digits (one digit per layer group, left = nearest the input, "
     "e.g. '0110'), or explicit layers like 'layers:0,3,5-7'"
 )
 
@@ -174,7 +176,8 @@ _ALLOWED = (
 def parse_unmask(spec: Any, num_layers: int) -> UnmaskPlan:
     """Turn an unmask specification into a per-layer plan for a model with ``num_layers`` layers.
 
-    Accepted: ``None``/``"none"`` (stock causal model), ``"all"``, a 0/1 group code of length m <= num_layers
+    Accepted: ``None``/``"none"`` (stock causal model), ``"all-layers"`` or ``"all"`` (every layer; recorded as
+    ``"all"``), a 0/1 group code of length m <= num_layers
     (split by :func:`layer_groups`; m == num_layers is a per-layer bit string), ``"layers:0,3,5-7"`` or a
     list/tuple of ints (explicit layers), or an :class:`UnmaskPlan` (checked against ``num_layers``).
     """
@@ -200,7 +203,7 @@ def parse_unmask(spec: Any, num_layers: int) -> UnmaskPlan:
     low = text.lower()
     if low == "none":
         return UnmaskPlan((False,) * num_layers, "none")
-    if low == "all":
+    if low in ("all", ALL_LAYERS):
         return UnmaskPlan((True,) * num_layers, "all")
     if low.startswith("layers:"):
         return _plan_from_layers(parse_layer_list(text), num_layers, spec)

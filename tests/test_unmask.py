@@ -278,6 +278,7 @@ def test_group_codes_map_to_layers():
     plan = parse_unmask("0110", 4)
     assert plan == UnmaskPlan((False, True, True, False), "0110") and str(plan) == "0110"
     assert parse_unmask("all", 3) == UnmaskPlan((True, True, True), "all")
+    assert parse_unmask("all-layers", 3) == UnmaskPlan((True, True, True), "all")
     assert parse_unmask(" NONE ", 3).spec == "none"
     assert parse_unmask("layers:16-31", 32).layers == tuple(range(16, 32))
     assert parse_unmask("layers:7,5-6,0,3", 8).spec == "layers:0,3,5-7"

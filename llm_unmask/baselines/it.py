@@ -451,7 +451,7 @@ def evaluate_split(model, tok, spec: PromptSpec, sentences, *, batch_size: int, 
 
 def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: bool, *, progress: bool,
                    splits: list[str] | None = None, max_generation_length: int = GENERATION_MAX_LENGTH) -> dict:
-    from ..evaluate import score, write_predictions
+    from ..evaluate import METRIC, score, write_predictions
     from ..model import model_label
     from ..train import peak_memory_bytes
 
@@ -484,7 +484,7 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
         info = json.loads((run_dir / TRAINED).read_text()) if (run_dir / TRAINED).is_file() else {}
         metrics = {
             "run_id": run_dir.name, "task": cfg.data.task, "model": model_label(cfg.model), "variant": VARIANT,
-            "unmask": None, "unmask_layers": None, "seed": cfg.seed, "splits": results,
+            "unmask": None, "unmask_layers": None, "seed": cfg.seed, "metric": METRIC, "splits": results,
             "config_hash": config_hash(cfg), **{k: v for k, v in info.items() if k != "run_id"},
             "eval_seconds": time.perf_counter() - started, "peak_memory_bytes_eval": peak_memory_bytes(),
             "generation": {"decoding": "greedy", "max_length": max_generation_length, "stop": "eos or newline"},
