@@ -129,10 +129,15 @@ class RunConfig:
     """Random seed (paper: 120-124)."""
     eval_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
     """Splits evaluated after training."""
+    decoding: str = "greedy"
+    """IT baseline only: 'model-default' (the model's own generation config, sampling included, seeded by the
+    run seed; the paper's "default generation settings") or 'greedy' (sampling off)."""
 
 
 # Fields that do not change the result: excluded from the config hash.
 _HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"), ("seed",)}
+# Fields added after runs were made: hashed only away from the value earlier runs had, so their ids stay.
+_HASH_UNLESS = {("decoding",): "greedy"}
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):
@@ -262,6 +267,12 @@ def config_hash(cfg: RunConfig) -> str:
         for part in path[:-1]:
             node = node[part]
         node.pop(path[-1], None)
+    for path, old in _HASH_UNLESS.items():
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) == old:
+            node.pop(path[-1])
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
