@@ -258,10 +258,8 @@ def generate_responses(model, tokenizer, prompts: list[str], *, batch_size: int 
                        seed: int = 0) -> tuple[list[str], int]:
     """Responses for ``prompts`` (batches of similar length, left-padded), sampling seeded with ``seed``;
     returns (responses, number of prompts that left no room to generate, answered '')."""
-    from transformers import set_seed
-
     from tqdm.auto import tqdm
-    from transformers import StoppingCriteriaList
+    from transformers import StoppingCriteriaList, set_seed
 
     enc = PromptEncoder(tokenizer)
     device = device or next(p.device for p in model.parameters())

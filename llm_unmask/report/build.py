@@ -10,7 +10,6 @@ from pathlib import Path
 from ..io import atomic_write_text
 from .collect import Results, collect
 from .figures import figure1
-from .verdict import paper_verdict, verdict_markdown
 from .tables import (
     build_table2,
     config_stats,
@@ -24,6 +23,7 @@ from .tables import (
     ttest_table,
     validation_choice,
 )
+from .verdict import paper_verdict, verdict_markdown
 
 log = logging.getLogger(__name__)
 
