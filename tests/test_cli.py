@@ -114,6 +114,13 @@ def test_metrics_rescore_and_report_name_the_metric(tmp_path):
     assert dict(zip(runs["seed"], runs["metric"])) == {120: "seqeval-strict-iob2", 121: "conlleval-lenient"}
 
 
+def test_rescore_bad_input_is_one_line(tmp_path):
+    for args, message in [([], "exactly one of --run"), (["--run", tmp_path], "not a finished run"),
+                          (["--results", tmp_path / "nope"], "no such folder")]:
+        r = CliRunner().invoke(main, ["rescore", *map(str, args)])
+        assert r.exit_code == 2 and r.output.startswith("error:") and message in r.output, r.output
+
+
 def test_predict_refuses_run_without_adapter(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("seed: 120\n")
