@@ -363,3 +363,22 @@ def test_paper_verdict_one_test_per_task_and_split(tmp_path):
     write_report(res, out, figure=False)
     text = (out / "report.md").read_text()
     assert "the paper's verdict" in text and "**significant**" in text and (out / "paper_verdict.csv").is_file()
+
+
+def test_paper_verdict_skips_tested_configurations_without_runs(tmp_path):
+    # only 0000, 0100, 1000, 1111 exist: 1100 and 1110 have no runs, so the 1111 runs in their sets must not count
+    from scipy import stats
+
+    from llm_unmask.report.verdict import paper_verdict
+
+    scores = {"0000": [0.1, 0.2], "0100": [0.3, 0.4], "1000": [0.5, 0.7], "1111": [0.8, 0.9]}
+    res = tmp_path / "r"
+    for code, vals in scores.items():
+        for seed, v in zip((120, 121), vals):
+            write_run(res, "toy", "m", "decoder", code, seed, v, v)
+    row = paper_verdict(collect(res)).iloc[0]
+    a = scores["0100"] + scores["1000"]
+    b = scores["0100"] + scores["1000"] + scores["1111"]  # 0100's set has only itself; 1000's has 1000 and 1111
+    assert (row["configs"], row["n_config"], row["n_compared"]) == ("0100 1000", 4, 6)
+    assert row["p"] == pytest.approx(stats.ttest_ind(b, a, equal_var=True, alternative="greater").pvalue, abs=1e-12)
+    assert "no runs for" in row["note"] and "1100" in row["note"]

@@ -46,12 +46,13 @@ def paper_verdict(res: Results, alpha: float = 0.01):
             if part.empty:
                 continue
             f1 = part.groupby("config")["f1"].agg(list).to_dict()
-            a = [v for c in PAPER_TESTED for v in f1.get(c, [])]
-            b = [v for c in PAPER_TESTED for s in paper_comparison_set(c) for v in f1.get(s, [])]
+            tested = [c for c in PAPER_TESTED if c in f1]  # a configuration without runs brings no comparison
+            a = [v for c in tested for v in f1[c]]
+            b = [v for c in tested for s in paper_comparison_set(c) for v in f1.get(s, [])]
             absent = sorted({s for c in PAPER_TESTED for s in paper_comparison_set(c)} - set(f1))
             t = one_sided_ttest(b, a)
             note = "; ".join(x for x in (t.note, f"no runs for {' '.join(absent)}" if absent else "") if x)
-            out.append((task, split, " ".join(sorted(set(part["model"]))), " ".join(PAPER_TESTED), len(a),
+            out.append((task, split, " ".join(sorted(set(part["model"]))), " ".join(tested), len(a),
                         summarize(a).mean, len(b), summarize(b).mean, t.statistic, t.df, t.pvalue,
                         (not math.isnan(t.pvalue)) and t.pvalue < alpha, note))
     return pd.DataFrame(out, columns=COLUMNS)
