@@ -165,7 +165,7 @@ def main():
       llm_unmask tasks                                   # what can be trained
       llm_unmask data --task conll03-ner --data-dir D    # what the data looks like
       llm_unmask train --model M --task T --unmask 0110  # one run
-      llm_unmask sweep --model M --task T --unmask all --seeds 120-124   # the paper's grid
+      llm_unmask sweep --model M --task T --unmask all-codes --seeds 120-124   # the paper's grid
       llm_unmask report --results runs --out report      # Table 2, Figure 1, t-tests
       llm_unmask predict --run runs/<id> --input text.txt
 
@@ -223,7 +223,8 @@ def data_cmd(task, data_dir, tokenizer, max_length):
 @main.command("train")
 @model_options
 @click.option("--task", default=None, help="Task name (see `llm_unmask tasks`).")
-@click.option("--unmask", default=None, help="Group code such as 0110 (left = nearest the input), 'all' or 'none'.")
+@click.option("--unmask", default=None,
+              help="Group code such as 0110 (left = nearest the input), 'all-layers' (every layer) or 'none'.")
 @click.option("--unmask-layers", default=None, help="Explicit unmasked layers, e.g. 16-31 or 0,3,5-7.")
 @click.option("--seed", default=None, type=int, help="Random seed (paper: 120-124).")
 @friendly_errors
@@ -243,7 +244,12 @@ def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
         raise click.UsageError("give --unmask or --unmask-layers, not both")
     for flag, value in (("--unmask", unmask), ("--unmask-layers", unmask_layers)):
         if value is not None and not value.strip():
-            raise ConfigError(f"{flag} is empty; give a group code such as 0110, 'all', or 'none' for the stock model")
+            raise ConfigError(f"{flag} is empty; give a group code such as 0110, 'all-layers', or 'none' for the "
+                              f"stock model")
+    if unmask and unmask.strip().lower() == "all":
+        from .sweep import AMBIGUOUS_ALL
+
+        raise ConfigError(f"{AMBIGUOUS_ALL}; train runs one configuration: --unmask all-layers")
     check_output_dir(output)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
@@ -269,16 +275,20 @@ def _print_run(path: Path) -> None:
         click.echo(f"{path}: not complete")
         return
     m = json.loads(mpath.read_text())
-    scores = "  ".join(f"{k} F1 {v['f1']:.4f}" for k, v in m["splits"].items())
+    from .evaluate import run_metric
+
+    scores = "  ".join(f"{k} F1 {v['f1']:.4f}" + (f" (lenient {v['f1_lenient']:.4f})" if "f1_lenient" in v else "")
+                       for k, v in m["splits"].items())
+    scores += f"  [{run_metric(m)}]"
     click.echo(f"{path}  {scores}")
 
 
 @main.command("sweep")
 @model_options
 @click.option("--task", "tasks", default=None, help="Task name(s), comma separated.")
-@click.option("--unmask", "codes", default="all", show_default=True,
-              help="'all' (every group code) or a comma list of codes / layers:... specs.")
-@click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all.")
+@click.option("--unmask", "codes", default="all-codes", show_default=True,
+              help="'all-codes' (every group code) or a comma list of codes, all-layers, layers:... specs.")
+@click.option("--groups", default=4, show_default=True, help="Layer groups for --unmask all-codes.")
 @click.option("--seeds", default="120-124", show_default=True, help="Seeds, e.g. 120-124 or 120,121.")
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True,

@@ -47,7 +47,7 @@ class ModelConfig:
     tokenizer: str | None = None
     """Tokenizer name or path when it differs from ``name``."""
     unmask: str | None = None
-    """Unmask spec: group code (0000..1111), 'layers:16-31', 'all' or None (stock causal model)."""
+    """Unmask spec: group code (0000..1111), 'layers:16-31', 'all-layers' (recorded as 'all') or None (stock model)."""
     quantization: str = "auto"
     """'4bit' (NF4 + double quant, needs CUDA + bitsandbytes), 'none', or 'auto' (4bit when CUDA is there)."""
     attn_implementation: str = "sdpa"
@@ -136,14 +136,16 @@ class RunConfig:
     """Random seed (paper: 120-124)."""
     eval_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
     """Splits evaluated after training."""
+    decoding: str = "greedy"
+    """IT baseline only: 'model-default' (the model's own generation config, sampling included, seeded by the
+    run seed; the paper's "default generation settings") or 'greedy' (sampling off)."""
 
 
 # Fields that do not change the result: excluded from the config hash.
 _HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"),
                  ("train", "save_minutes"), ("seed",)}
-# Fields added after runs were published: left out of the hash while at their default, so existing run folders
-# keep their ids (and resume) when a new option appears.
-_HASH_OMIT_AT_DEFAULT = {("model", "train_head_only"): False}
+# Fields added after runs were made: hashed only away from the value earlier runs had, so their ids stay.
+_HASH_UNLESS = {("decoding",): "greedy", ("model", "train_head_only"): False}
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):
@@ -211,6 +213,8 @@ def normalize(cfg: RunConfig) -> RunConfig:
     """One spelling per meaning, so equal runs get equal hashes ('none' and null are the stock model)."""
     if cfg.model.unmask in ("", "none"):
         cfg.model.unmask = None
+    elif isinstance(cfg.model.unmask, str) and cfg.model.unmask.strip().lower() == "all-layers":
+        cfg.model.unmask = "all"  # the API's word for it; keeps run ids of earlier 'all' runs
     return cfg
 
 
@@ -271,9 +275,12 @@ def config_hash(cfg: RunConfig) -> str:
         for part in path[:-1]:
             node = node[part]
         node.pop(path[-1], None)
-    for (section, name), default in _HASH_OMIT_AT_DEFAULT.items():
-        if data.get(section, {}).get(name, default) == default:
-            data.get(section, {}).pop(name, None)
+    for path, old in _HASH_UNLESS.items():
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) == old:
+            node.pop(path[-1])
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 

@@ -1,11 +1,20 @@
 """The one evaluation path: word-level predictions from first sub-tokens, seqeval strict IOB2 micro F1.
 
 Every experiment (decoders, encoders, scaling checkpoints, instruction-tuned baselines) ends here, so
-their numbers are comparable. Predictions are written as ``token gold pred`` files for re-scoring.
+their numbers are comparable. Two scores per split:
+
+* ``f1`` / ``precision`` / ``recall`` — the paper's metric: seqeval ``mode='strict'``, ``scheme=IOB2``
+  on the RAW first-sub-token predictions. A stray ``I-X`` that starts no span is simply wrong.
+* ``f1_lenient`` / ``precision_lenient`` / ``recall_lenient`` — seqeval's default (conlleval-compatible)
+  mode, where a stray ``I-X`` opens a span. Runs made before the strict metric reported this number
+  (they repaired ``I-X`` into ``B-X`` before strict scoring, which gives the same score) as ``f1``.
+
+Predictions are written raw as ``token gold pred`` files, so both scores can be recomputed (``rescore``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,11 +24,22 @@ from seqeval.scheme import IOB2
 
 from .align import IGNORE, Encoded
 from .batching import collate, eval_batches
-from .io import atomic_write_text
+from .errors import RunError
+from .io import atomic_write_json, atomic_write_text
+
+# What ``splits.*.f1`` of a metrics.json holds, recorded under its ``metric`` key. Old runs have no key.
+METRIC = "seqeval-strict-iob2"
+LENIENT_METRIC = "conlleval-lenient"
+
+
+def run_metric(metrics: dict) -> str:
+    """The metric a run's ``splits.*.f1`` holds: runs without a ``metric`` key predate the strict metric."""
+    return metrics.get("metric") or LENIENT_METRIC
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
-    """Strict IOB2 micro precision/recall/F1 plus per-type scores (seqeval, mode='strict')."""
+    """Strict IOB2 micro precision/recall/F1 and per-type scores on raw predictions, plus the lenient
+    (conlleval) micro scores as ``*_lenient``."""
     gold, pred = [list(g) for g in gold], [list(p) for p in pred]
     if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred)):
         raise ValueError("gold and predicted sequences differ in shape")
@@ -28,6 +48,9 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
         "f1": float(f1_score(gold, pred, average="micro", **kw)),
         "precision": float(precision_score(gold, pred, average="micro", **kw)),
         "recall": float(recall_score(gold, pred, average="micro", **kw)),
+        "f1_lenient": float(f1_score(gold, pred, average="micro", zero_division=0)),
+        "precision_lenient": float(precision_score(gold, pred, average="micro", zero_division=0)),
+        "recall_lenient": float(recall_score(gold, pred, average="micro", zero_division=0)),
         "n_sentences": len(gold),
     }
     has_spans = any(t != "O" for seq in gold + pred for t in seq)
@@ -43,23 +66,10 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
     return result
 
 
-def repair_iob2(tags: Sequence[str]) -> list[str]:
-    """Turn an I-X that cannot continue a span into B-X, so strict scoring judges spans, not tag typos.
-
-    Applied identically to every model's predictions (never to gold)."""
-    out, prev = [], "O"
-    for t in tags:
-        if t.startswith("I-") and prev[2:] != t[2:]:
-            t = "B-" + t[2:]
-        out.append(t)
-        prev = t
-    return out
-
-
 @torch.no_grad()
 def predict_tags(model, encoded: Encoded, id2label: Sequence[str], pad_id: int, batch_size: int = 32,
                  device=None, progress: bool = False) -> list[list[str]]:
-    """Argmax label at each word's first piece; words cut off by truncation get O."""
+    """Argmax label at each word's first piece, raw (never repaired); words cut off by truncation get O."""
     was_training = model.training
     model.eval()
     device = device or next(p.device for p in model.parameters())
@@ -76,7 +86,7 @@ def predict_tags(model, encoded: Encoded, id2label: Sequence[str], pad_id: int, 
             preds[i] = tags
     if was_training:
         model.train()
-    return [repair_iob2(p) for p in preds]
+    return preds
 
 
 def write_predictions(path: Path, sentences: Sequence, pred: Sequence[Sequence[str]]) -> None:
@@ -104,6 +114,39 @@ def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
     if g:
         gold.append(g), pred.append(p)
     return gold, pred
+
+
+def rescore_run(run_dir: Path) -> dict:
+    """Recompute both scores of every split from the run's saved raw predictions and rewrite metrics.json
+    atomically (nothing else changes). Runs without a ``metric`` key saved repaired predictions, so their
+    strict score cannot be recovered: RunError says to re-run them."""
+    run_dir = Path(run_dir)
+    mpath = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(mpath.read_text())
+        splits = metrics["splits"]
+        if not isinstance(splits, dict):
+            raise TypeError("'splits' is not a mapping")
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise RunError(f"{mpath}: not a finished run's metrics ({type(exc).__name__}: {exc})") from None
+    if "metric" not in metrics:
+        raise RunError(f"{run_dir}: made before the strict metric; its predictions were saved repaired, so only "
+                       f"its lenient F1 is known (re-run it for the strict F1)")
+    for split in splits:
+        path = run_dir / "predictions" / f"{split}.conll"
+        if not path.is_file():
+            raise RunError(f"{path}: missing; cannot re-score split '{split}'")
+        try:
+            gold, pred = read_predictions(path)
+        except ValueError as exc:
+            raise RunError(f"{path}: not 'token gold pred' lines ({exc})") from None
+        if len(gold) != splits[split].get("n_sentences", len(gold)):
+            raise RunError(f"{path}: holds {len(gold)} sentences but metrics.json says "
+                           f"{splits[split]['n_sentences']}")
+        splits[split].update(score(gold, pred))
+    metrics["metric"] = METRIC
+    atomic_write_json(mpath, metrics)
+    return metrics
 
 
 @torch.no_grad()

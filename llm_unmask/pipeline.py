@@ -16,7 +16,7 @@ from .align import Encoded, WordEncoder, encode
 from .batching import collate
 from .config import RunConfig, config_hash, dump_yaml
 from .errors import DataError, LookingRightError, RunError
-from .evaluate import predict_tags, score, write_predictions
+from .evaluate import METRIC, predict_tags, score, write_predictions
 from .io import atomic_replace_dir, atomic_write_json, atomic_write_text, load_plain_state
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
 from .runs import (
@@ -291,7 +291,7 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         "run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
         "unmask": cfg.model.unmask if cfg.model.unmask not in ("", "none") else None,
         "unmask_layers": list(plan.layers) if plan is not None else None,
-        "seed": cfg.seed, "splits": splits, "train_seconds": train_seconds,
+        "seed": cfg.seed, "metric": METRIC, "splits": splits, "train_seconds": train_seconds,
         "tokens_per_second": loop.tokens_per_second(), "peak_memory_bytes": peak_memory_bytes(),
         "config_hash": config_hash(cfg), "train_steps": state.step, "final_loss": state.loss,
         "n_train": len(train), "n_truncated_train": train.n_truncated,

@@ -1,9 +1,11 @@
-"""CLI commands ``llm_unmask report`` and ``llm_unmask rdrr`` (registered by llm_unmask.cli)."""
+"""CLI commands ``llm_unmask report``, ``rescore`` and ``rdrr`` (registered by llm_unmask.cli)."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import click
 
@@ -58,6 +60,55 @@ def _report(results, out, best, alpha, seeds, ttest_configs, no_figure, quiet):
             click.echo(f"wrote {path}")
     else:
         click.echo(str(rr.out))
+
+
+@click.command("rescore")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False), help="One finished run directory.")
+@click.option("--results", default=None, type=click.Path(file_okay=False),
+              help="A results folder: every finished run under it.")
+def rescore_cmd(run_dir, results):
+    """Recompute strict and lenient F1 from saved predictions (no retraining); metrics.json is rewritten atomically.
+
+    Runs made before the strict metric saved repaired predictions: they are listed as lenient-only, untouched.
+    """
+    from .cli import friendly_errors
+
+    friendly_errors(_rescore)(run_dir, results)
+
+
+def _rescore(run_dir, results):
+    from .cli import _print_run
+    from .errors import ConfigError, RunError
+    from .evaluate import rescore_run
+    from .runs import is_complete, iter_run_dirs
+
+    if (run_dir is None) == (results is None):
+        raise ConfigError("rescore: give exactly one of --run DIR or --results DIR")
+    if run_dir is not None:
+        if not is_complete(Path(run_dir)):
+            raise RunError(f"--run {run_dir}: not a finished run (no metrics.json)")
+        rescore_run(Path(run_dir))
+        _print_run(Path(run_dir))
+        return
+    if not Path(results).is_dir():
+        raise RunError(f"--results {results}: no such folder")
+    done, old, failed = 0, [], []
+    for d in iter_run_dirs(Path(results)):
+        if not is_complete(d):
+            continue
+        try:
+            rescore_run(d)
+            done += 1
+        except RunError as exc:
+            (old if "before the strict metric" in str(exc) else failed).append(str(exc))
+    click.echo(f"rescore: {done} run(s) re-scored, {len(old)} lenient-only (made before the strict metric), "
+               f"{len(failed)} failed")
+    for msg in old:
+        click.echo(f"  LENIENT-ONLY {msg}", err=True)
+    for msg in failed:
+        click.echo(f"  FAILED {msg}", err=True)
+    if failed:
+        sys.exit(2)
 
 
 @click.command("rdrr")
@@ -116,4 +167,5 @@ def _rdrr(task, data_dir, spacy_model, split, limit, options, as_json):
 
 def register(main) -> None:
     main.add_command(report_cmd, "report")
+    main.add_command(rescore_cmd, "rescore")
     main.add_command(rdrr_cmd, "rdrr")

@@ -123,6 +123,9 @@ def iter_run_dirs(results: Path) -> Iterable[Path]:
 def load_results(results: str | Path, *, strict: bool = False):
     """All complete runs under ``results`` as a long pandas table (one row per run and split).
 
+    ``metric`` names what the row's ``f1`` is (see :mod:`llm_unmask.evaluate`): runs made before the strict
+    metric hold only the lenient score, in both ``f1`` and ``f1_lenient``.
+
     Incomplete or unreadable run directories are skipped (strict=False) and listed in ``df.attrs['incomplete']``.
     """
     import pandas as pd
@@ -140,17 +143,26 @@ def load_results(results: str | Path, *, strict: bool = False):
             incomplete.append(str(run_dir))
             continue
         splits = m["splits"]
+        from .evaluate import LENIENT_METRIC, run_metric
+
+        metric = run_metric(m)
         for split, s in splits.items():
+            # an old run's f1 *is* the lenient score; its strict score was never kept
+            lenient = {k: s.get(f"{k}_lenient", s.get(k) if metric == LENIENT_METRIC else None)
+                       for k in ("f1", "precision", "recall")}
             rows.append({
                 "run_id": m.get("run_id", run_dir.name), "run_dir": str(run_dir), "task": m.get("task"),
                 "model": m.get("model"), "variant": m.get("variant"), "unmask": m.get("unmask"),
                 "seed": m.get("seed"), "config_hash": m.get("config_hash"), "checkpoint": m.get("checkpoint"),
-                "split": split, "f1": s.get("f1"), "precision": s.get("precision"), "recall": s.get("recall"),
+                "split": split, "metric": metric, "f1": s.get("f1"), "precision": s.get("precision"),
+                "recall": s.get("recall"), "f1_lenient": lenient["f1"], "precision_lenient": lenient["precision"],
+                "recall_lenient": lenient["recall"],
                 "n_sentences": s.get("n_sentences"), "train_seconds": m.get("train_seconds"),
                 "tokens_per_second": m.get("tokens_per_second"),
             })
     cols = ["run_id", "run_dir", "task", "model", "variant", "unmask", "seed", "config_hash", "checkpoint",
-            "split", "f1", "precision", "recall", "n_sentences", "train_seconds", "tokens_per_second"]
+            "split", "metric", "f1", "precision", "recall", "f1_lenient", "precision_lenient", "recall_lenient",
+            "n_sentences", "train_seconds", "tokens_per_second"]
     df = pd.DataFrame(rows, columns=cols)
     df.attrs["incomplete"] = incomplete
     return df

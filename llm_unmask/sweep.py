@@ -20,7 +20,10 @@ from .runs import is_complete, run_id
 
 log = logging.getLogger(__name__)
 
-ALL_CODES = "all"
+ALL_CODES = "all-codes"
+ALL_LAYERS = "all-layers"
+AMBIGUOUS_ALL = (f"--unmask all is ambiguous: write {ALL_CODES} (every one of the 2^groups group codes) or "
+                 f"{ALL_LAYERS} (every layer unmasked)")
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,13 @@ def all_codes(num_groups: int = 4) -> list[str]:
 
 
 def parse_codes(text: str, num_groups: int = 4) -> list[str]:
-    """'all' -> the 2^m group codes; otherwise a comma list of unmask specs (codes or layers:...)."""
-    if text.strip() == ALL_CODES:
+    """'all-codes' -> the 2^m group codes; otherwise a comma list of unmask specs (codes, all-layers,
+    layers:...). The old 'all' is refused: it meant the codes here but every layer in ``train``."""
+    if text.strip().lower() == ALL_CODES:
         return all_codes(num_groups)
     codes = [c.strip() for c in text.split(",") if c.strip()]
+    if any(c.lower() == "all" for c in codes):
+        raise ConfigError(AMBIGUOUS_ALL)
     if not codes:
         raise ConfigError("--unmask is empty")
     return codes
@@ -132,6 +138,8 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
 def sl_jobs(base: RunConfig, tasks: Sequence[str], codes: Sequence[str], seeds: Sequence[int]) -> list[Job]:
     import copy
 
+    from .config import normalize
+
     jobs = []
     for task in tasks:
         for code in codes:
@@ -139,5 +147,6 @@ def sl_jobs(base: RunConfig, tasks: Sequence[str], codes: Sequence[str], seeds: 
                 cfg = copy.deepcopy(base)
                 cfg.data.task, cfg.seed = task, seed
                 cfg.model.unmask = None if code in (None, "", "none") else code
+                normalize(cfg)
                 jobs.append(Job(run_id(cfg), cfg))
     return jobs

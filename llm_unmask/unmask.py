@@ -42,6 +42,14 @@ __all__ = [
     "remove_unmask",
 ]
 
+# Model types whose mask handling our tests check against transformers' own bidirectional model. Anything
+# else is refused: an unknown attention implementation may ignore the swapped mask (silently causal) or
+# crash deep inside (Falcon under eager attention adds our None mask to its scores).
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "roberta")
+
+# The backbone's KV-cache argument: ``past_key_values`` up to transformers 5.23, ``cache`` from 5.24.
+CACHE_ARGS = ("past_key_values", "cache")
+
 _STATE_ATTR = "_looking_right_unmask"
 _ORIG_CAUSAL_ATTR = "_looking_right_orig_is_causal"
 _UNSET = object()
@@ -157,8 +165,10 @@ def _plan_from_layers(layers: tuple[int, ...], num_layers: int, given: Any) -> U
     return UnmaskPlan(tuple(i in chosen for i in range(num_layers)), "layers:" + _format_layers(layers))
 
 
+ALL_LAYERS = "all-layers"
+
 _ALLOWED = (
-    "'none', 'all', a group code of 0/1 digits (one digit per layer group, left = nearest the input, "
+    "'none', 'all-layers' (or 'all'), a group code of 0/1 digits (one digit per layer group, left = nearest the input, "
     "e.g. '0110'), or explicit layers like 'layers:0,3,5-7'"
 )
 
@@ -166,7 +176,8 @@ _ALLOWED = (
 def parse_unmask(spec: Any, num_layers: int) -> UnmaskPlan:
     """Turn an unmask specification into a per-layer plan for a model with ``num_layers`` layers.
 
-    Accepted: ``None``/``"none"`` (stock causal model), ``"all"``, a 0/1 group code of length m <= num_layers
+    Accepted: ``None``/``"none"`` (stock causal model), ``"all-layers"`` or ``"all"`` (every layer; recorded as
+    ``"all"``), a 0/1 group code of length m <= num_layers
     (split by :func:`layer_groups`; m == num_layers is a per-layer bit string), ``"layers:0,3,5-7"`` or a
     list/tuple of ints (explicit layers), or an :class:`UnmaskPlan` (checked against ``num_layers``).
     """
@@ -192,7 +203,7 @@ def parse_unmask(spec: Any, num_layers: int) -> UnmaskPlan:
     low = text.lower()
     if low == "none":
         return UnmaskPlan((False,) * num_layers, "none")
-    if low == "all":
+    if low in ("all", ALL_LAYERS):
         return UnmaskPlan((True,) * num_layers, "all")
     if low.startswith("layers:"):
         return _plan_from_layers(parse_layer_list(text), num_layers, spec)
@@ -283,6 +294,12 @@ def find_decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
         names = ", ".join(repr(n) for n, _, _ in found)
         raise UnmaskError(f"{cls} has several decoder layer lists ({names}); cannot tell which one to unmask")
     _, owner, layers = found[0]
+    model_type = getattr(owner.config, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise UnmaskError(
+            f"{cls} cannot be unmasked: model type {model_type!r} ({type(owner).__name__}) is not supported; "
+            f"supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
     return owner, layers
 
 
@@ -302,7 +319,7 @@ class _State:
         self.model_cls = type(backbone).__name__
         self.config = backbone.config
         _, self.mask_idx = _param_index(backbone.forward, "attention_mask")
-        _, self.cache_idx = _param_index(backbone.forward, "past_key_values")
+        self.cache_idx = {name: _param_index(backbone.forward, name)[1] for name in CACHE_ARGS}
         _, self.pos_idx = _param_index(backbone.forward, "position_ids")
         self.handles: list[Any] = []
         self.layers: list[nn.Module] = []
@@ -410,14 +427,14 @@ def _backbone_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
     """Capture the 2D padding mask for this forward; refuse inputs unmasked layers cannot honour."""
     state: _State = module.__dict__[_STATE_ATTR]
     _, mask = _get_arg("attention_mask", state.mask_idx, args, kwargs)
-    _, cache = _get_arg("past_key_values", state.cache_idx, args, kwargs)
+    caches = [_get_arg(name, idx, args, kwargs)[1] for name, idx in state.cache_idx.items()]
     if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dim() != 2):
         shape = f"{mask.dim()}D tensor" if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise UnmaskError(
             f"{state.model_cls} with unmasked layers {state.plan.spec!r} got an attention_mask that is a {shape}; "
             f"pass the 2D (batch, seq) padding mask so the unmasked layers can build their own mask"
         )
-    if cache is not None and _cache_length(cache) > 0:
+    if any(cache is not None and _cache_length(cache) > 0 for cache in caches):
         raise UnmaskError(
             f"{state.model_cls} with unmasked layers {state.plan.spec!r} got a non-empty KV cache; unmasked layers "
             f"need the whole sequence at once, so incremental decoding with a cache is not supported"

@@ -13,3 +13,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 fi
 .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
+# transformers moves its attention/mask internals between minors: always test the NEWEST release our pin
+# allows (pip keeps an older installed one otherwise), so a rename fails a test here, not in a user's run.
+TRANSFORMERS_SPEC="$(.venv/bin/python -c 'import re; print(re.search(r"\"(transformers[<>=!~][^\"]*)\"", open("pyproject.toml").read()).group(1))')"
+.venv/bin/python -m pip install -q --upgrade "$TRANSFORMERS_SPEC"

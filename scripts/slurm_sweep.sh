@@ -6,7 +6,7 @@
 # some runs when this one ended (listed as HELD in the log); re-submit later to pick up any left undone.
 #
 #   sbatch --array=0-15 scripts/slurm_sweep.sh \
-#       --config paper --task conll03-ner,conll03-chunk --unmask all --seeds 120-124 --output runs/llama2
+#       --config paper --task conll03-ner,conll03-chunk --unmask all-codes --seeds 120-124 --output runs/llama2
 #
 #SBATCH --job-name=llm_unmask_sweep
 #SBATCH --gres=gpu:1

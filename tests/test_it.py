@@ -113,3 +113,62 @@ def test_it_train_refuses_unmask_and_encoders(tmp_path):
     assert res.exit_code == 2 and "stock causal model" in res.output
     res = runner.invoke(main, ["it-train", *TINY, "--tiny-random", "bert", "--output", str(tmp_path)])
     assert res.exit_code == 2 and "needs a decoder" in res.output
+
+
+def _tiny_causal_lm(tok):
+    from llm_unmask.baselines.it import load_causal_lm
+
+    cfg = load_config("configs/baselines/it-tiny.yaml", ["model.tiny_layers=2", "model.tiny_hidden=32"])
+    model, _ = load_causal_lm(cfg.model, tok, seed=0, max_positions=256)
+    return model
+
+
+def test_decoding_model_default_keeps_the_models_sampling_and_greedy_turns_it_off(tok):
+    from llm_unmask.baselines.it import generation_config
+
+    model = _tiny_causal_lm(tok)
+    model.generation_config.do_sample, model.generation_config.top_k = True, 7
+    model.generation_config.temperature = 1.5
+    gen = generation_config(model, tok, 100, "model-default")
+    assert (gen.do_sample, gen.top_k, gen.temperature, gen.max_length) == (True, 7, 1.5, 100)
+    gen = generation_config(model, tok, 100, "greedy")
+    assert (gen.do_sample, gen.top_k, gen.temperature, gen.num_beams) == (False, None, None, 1)
+    with pytest.raises(ConfigError, match="decoding='beam'"):
+        generation_config(model, tok, 100, "beam")
+
+
+def test_sampled_responses_are_seeded(tok):
+    from llm_unmask.baselines.it import generate_responses
+
+    model = _tiny_causal_lm(tok)
+    model.generation_config.do_sample, model.generation_config.temperature = True, 2.0
+    prompts = [f"### Sentence: Kelvar smiled in Lisbon {i} .\n### Response:" for i in range(6)]
+
+    def run(decoding, seed):
+        return generate_responses(model, tok, prompts, batch_size=3, max_length=60, decoding=decoding, seed=seed)[0]
+
+    assert run("model-default", 120) == run("model-default", 120)
+    assert run("model-default", 120) != run("model-default", 121)
+    assert run("greedy", 120) == run("greedy", 121)
+
+
+def test_paper_it_configs_decode_as_the_paper_and_record_it():
+    from llm_unmask.config import config_hash
+
+    for name in ("it-llama2-7b", "it-mistral-7b"):
+        cfg = resolve_it_config(load_config(f"configs/baselines/{name}.yaml", ["data.task=conll03-ner"]))
+        assert cfg.decoding == "model-default"
+        greedy = resolve_it_config(load_config(f"configs/baselines/{name}.yaml",
+                                               ["data.task=conll03-ner", "decoding=greedy"]))
+        assert config_hash(greedy) != config_hash(cfg)
+    with pytest.raises(ConfigError, match="decoding"):
+        resolve_it_config(load_config("configs/baselines/it-tiny.yaml", ["decoding=sampled"]))
+
+
+def test_it_metrics_record_the_decoding(tmp_path):
+    res = CliRunner().invoke(main, ["it-train", *TINY, "--set", "decoding=model-default", "--output", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (run,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    g = json.loads((run / "metrics.json").read_text())["generation"]
+    assert g["decoding"] == "model-default" and g["max_length"] == 120 and isinstance(g["do_sample"], bool)
+    assert json.loads((run / "metrics.json").read_text())["metric"] == "seqeval-strict-iob2"

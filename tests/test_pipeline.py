@@ -64,7 +64,7 @@ def test_locked_run_is_skipped(tmp_path):
 
 
 def test_shards_partition_the_sweep():
-    jobs = sl_jobs(tiny_cfg(), ["synthetic-right", "synthetic-left"], parse_codes("all", 2), parse_seeds("120-122"))
+    jobs = sl_jobs(tiny_cfg(), ["synthetic-right", "synthetic-left"], parse_codes("all-codes", 2), parse_seeds("120-122"))
     assert len(jobs) == 2 * 4 * 3
     shards = [shard_jobs(jobs, (k, 5)) for k in range(5)]
     names = [j.name for s in shards for j in s]
@@ -76,7 +76,14 @@ def test_parse_errors_name_the_flag():
         parse_shard("3/3")
     with pytest.raises(ConfigError, match="--seeds"):
         parse_seeds("12x")
-    assert parse_codes("all", 3)[:3] == ["000", "001", "010"]
+    assert parse_codes("all-codes", 3)[:3] == ["000", "001", "010"]
+    # one meaning per word: 'all' meant the codes in sweep but every layer in train, so it is refused
+    with pytest.raises(ConfigError, match="all-codes.*all-layers"):
+        parse_codes("all", 4)
+    with pytest.raises(ConfigError, match="ambiguous"):
+        parse_codes("0000,all", 4)
+    jobs = sl_jobs(tiny_cfg(), ["synthetic-right"], parse_codes("all-layers,0110", 4), [120])
+    assert sorted(j.cfg.model.unmask for j in jobs) == ["0110", "all"]
 
 
 def test_sweep_resumes_and_failures_do_not_stop_it(tmp_path):

@@ -183,7 +183,7 @@ def test_ttest_marks_p_below_alpha(tmp_path):
     tt = pd.read_csv(tmp_path / "o" / "ttest.csv", dtype={"config": str})
     row = tt[(tt["config"] == "10") & (tt["split"] == "validation")].iloc[0]
     assert row["p"] < 0.01 and row["significant"]
-    assert "**" in (tmp_path / "o" / "report.md").read_text().split("## Significance")[1]
+    assert "**" in (tmp_path / "o" / "report.md").read_text().split("## Significance per configuration")[1]
 
 
 def test_validation_choice_and_test_rank(grid_report):
@@ -328,3 +328,57 @@ def test_figure_for_three_groups(tmp_path):
     png = tmp_path / "o" / "figure1.png"
     assert png in rr.files and png.stat().st_size > 10_000
     assert (tmp_path / "o" / "figure1.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_paper_verdict_one_test_per_task_and_split(tmp_path):
+    # 4 groups, two models, two seeds: F1 = 0.5 + 0.01 * (number of unmasked groups) + a per-code wiggle
+    from scipy import stats
+
+    from llm_unmask.report.verdict import paper_comparison_set, paper_verdict
+
+    def f1(code, seed, model):
+        return 0.5 + 0.01 * code.count("1") + 0.001 * int(code, 2) + 0.003 * (seed - 120) + (0.02 if model == "b" else 0)
+
+    res = tmp_path / "r"
+    for model in ("a", "b"):
+        for code in codes.all_codes(4):
+            for seed in (120, 121):
+                write_run(res, "toy", model, "decoder", code, seed, f1(code, seed, model), 1 - f1(code, seed, model))
+    assert paper_comparison_set("0100") == ["0100", "0101", "0110", "0111"]  # the paper's example, itself included
+    assert paper_comparison_set("1010") == ["1010", "1011"]
+    v = paper_verdict(collect(res), alpha=0.01)
+    assert list(zip(v["task"], v["split"])) == [("toy", "validation"), ("toy", "test")]
+    six = ("0100", "0110", "1000", "1010", "1100", "1110")  # 0010 is not the paper's
+    for split, sign in (("validation", 1), ("test", -1)):
+        val = (lambda c, s, m: f1(c, s, m)) if sign == 1 else (lambda c, s, m: 1 - f1(c, s, m))
+        a = [val(c, s, m) for c in six for m in ("a", "b") for s in (120, 121)]
+        b = [val(x, s, m) for c in six for x in paper_comparison_set(c) for m in ("a", "b") for s in (120, 121)]
+        want = stats.ttest_ind(b, a, equal_var=True, alternative="greater")
+        row = v[v["split"] == split].iloc[0]
+        assert (row["n_config"], row["n_compared"], row["df"]) == (24, 88, 110) and row["models"] == "a b"
+        assert row["t"] == pytest.approx(want.statistic, abs=1e-12) and row["p"] == pytest.approx(want.pvalue, abs=1e-12)
+        assert row["significant"] == (want.pvalue < 0.01)
+    assert v.iloc[0]["significant"] and not v.iloc[1]["significant"]
+    out = tmp_path / "o"
+    write_report(res, out, figure=False)
+    text = (out / "report.md").read_text()
+    assert "the paper's verdict" in text and "**significant**" in text and (out / "paper_verdict.csv").is_file()
+
+
+def test_paper_verdict_skips_tested_configurations_without_runs(tmp_path):
+    # only 0000, 0100, 1000, 1111 exist: 1100 and 1110 have no runs, so the 1111 runs in their sets must not count
+    from scipy import stats
+
+    from llm_unmask.report.verdict import paper_verdict
+
+    scores = {"0000": [0.1, 0.2], "0100": [0.3, 0.4], "1000": [0.5, 0.7], "1111": [0.8, 0.9]}
+    res = tmp_path / "r"
+    for code, vals in scores.items():
+        for seed, v in zip((120, 121), vals):
+            write_run(res, "toy", "m", "decoder", code, seed, v, v)
+    row = paper_verdict(collect(res)).iloc[0]
+    a = scores["0100"] + scores["1000"]
+    b = scores["0100"] + scores["1000"] + scores["1111"]  # 0100's set has only itself; 1000's has 1000 and 1111
+    assert (row["configs"], row["n_config"], row["n_compared"]) == ("0100 1000", 4, 6)
+    assert row["p"] == pytest.approx(stats.ttest_ind(b, a, equal_var=True, alternative="greater").pvalue, abs=1e-12)
+    assert "no runs for" in row["note"] and "1100" in row["note"]

@@ -39,7 +39,7 @@ def test_report_from_real_tiny_sweep(tmp_path):
     runs = tmp_path / "runs"
     runner = CliRunner()
     r = runner.invoke(main, [
-        "sweep", "--tiny-random", "llama", "--config", "tiny", "--task", "synthetic-right", "--unmask", "all",
+        "sweep", "--tiny-random", "llama", "--config", "tiny", "--task", "synthetic-right", "--unmask", "all-codes",
         "--seeds", "120-122", "--output", str(runs), "--quiet",
         "--set", "train.max_steps=1", "--set", "data.options.n_train=16", "--set", "data.options.n_validation=8",
         "--set", "data.options.n_test=8", "--set", "model.tiny_hidden=16",

@@ -278,6 +278,7 @@ def test_group_codes_map_to_layers():
     plan = parse_unmask("0110", 4)
     assert plan == UnmaskPlan((False, True, True, False), "0110") and str(plan) == "0110"
     assert parse_unmask("all", 3) == UnmaskPlan((True, True, True), "all")
+    assert parse_unmask("all-layers", 3) == UnmaskPlan((True, True, True), "all")
     assert parse_unmask(" NONE ", 3).spec == "none"
     assert parse_unmask("layers:16-31", 32).layers == tuple(range(16, 32))
     assert parse_unmask("layers:7,5-6,0,3", 8).spec == "layers:0,3,5-7"
@@ -571,16 +572,48 @@ def test_unsupported_models(model, match):
         assert current_plan(model) is None
 
 
-def test_four_d_mask_and_filled_cache_are_refused():
+def _falcon(attn):
+    from transformers import FalconConfig, FalconModel
+
+    cfg = FalconConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       attn_implementation=attn)
+    return FalconModel(cfg)
+
+
+def _gpt2():
+    from transformers import GPT2Config, GPT2Model
+
+    return GPT2Model(GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0))
+
+
+@pytest.mark.parametrize("model, model_type", [(lambda: _falcon("eager"), "falcon"), (lambda: _falcon("sdpa"), "falcon"),
+                                               (_gpt2, "gpt2")])
+def test_architectures_outside_the_supported_list_are_refused(model, model_type):
+    # Falcon under eager attention used to crash with a TypeError in its forward; GPT-2 ran unchecked
+    m = model()
+    with pytest.raises(UnmaskError, match=rf"model type '{model_type}'.*not supported"):
+        apply_unmask(m, "11")
+    assert current_plan(m) is None
+    out = m(input_ids=torch.tensor([[1, 2, 3]])).last_hidden_state  # left stock
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("arg", ["past_key_values", "cache"])
+@pytest.mark.parametrize("call", ["model", "backbone"])
+def test_four_d_mask_and_filled_cache_are_refused(arg, call):
+    # transformers 5.24 renamed the backbone's past_key_values to cache: the guard must see either name
     m = make("llama", head="causal-lm")
     ids = ids_for(1)
     with torch.no_grad():
-        cache = m(input_ids=ids, use_cache=True).past_key_values
+        out = m(input_ids=ids, use_cache=True)
+    cache = getattr(out, "past_key_values", None) or getattr(out, "cache", None)
+    assert cache is not None and cache.get_seq_length() == SEQ
     apply_unmask(m, "0110")
     with pytest.raises(UnmaskError, match="4D tensor.*2D"):
         m(input_ids=ids, attention_mask=torch.ones(1, 1, SEQ, SEQ, dtype=torch.bool))
+    target = m if call == "model" else find_decoder_layers(m)[0]
     with pytest.raises(UnmaskError, match="non-empty KV cache"):
-        m(input_ids=ids[:, :1], past_key_values=cache)
+        target(input_ids=ids[:, :1], **{arg: cache})
     # an empty cache (what use_cache=True creates) is fine, and the context is cleared after errors
     out = m(input_ids=ids, use_cache=True).logits
     assert torch.isfinite(out).all()

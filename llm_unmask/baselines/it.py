@@ -9,8 +9,9 @@ attend to earlier examples of the same pack (plain concatenation packing), posit
 settings come from ``model`` (LoRA on q_proj/v_proj, 4-bit NF4 on CUDA only); the loop is
 :class:`llm_unmask.train.TrainLoop`, the same one every other experiment uses.
 
-Evaluation: greedy decoding (the model's default generation config with sampling switched off), prompt
-plus new tokens capped at 1024, a row also stops at its first newline; the response is parsed and its
+Evaluation: ``decoding: model-default`` (the paper's "default generation settings": the model's own
+generation config, sampling included, seeded by the run seed; the paper configs' choice) or ``greedy``
+(that config with sampling switched off; the dataclass default), prompt plus new tokens capped at 1024, a row also stops at its first newline; the response is parsed and its
 spans placed on the input tokens (:mod:`.parse`), sentences whose response fails get all O and are
 counted; :func:`llm_unmask.evaluate.score` scores the tags, :func:`~llm_unmask.evaluate.write_predictions`
 writes them.
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 VARIANT = "it"
 TRAINED = "train.json"
+DECODINGS = ("model-default", "greedy")
 GENERATION_MAX_LENGTH = 1024
 """Prompt plus generated tokens (paper App. A.1)."""
 TOKEN_BUDGET = 2048
@@ -70,6 +72,8 @@ def resolve_it_config(cfg: RunConfig) -> RunConfig:
                           "(no unmasking); drop --unmask")
     cfg.model.unmask = None
     cfg.variant = VARIANT
+    if cfg.decoding not in DECODINGS:
+        raise ConfigError(f"decoding={cfg.decoding!r}: use one of {', '.join(DECODINGS)}")
     rest = _is_rest14(cfg.data.task)
     if cfg.data.max_length is None:
         cfg.data.max_length = 512 if rest else 1024
@@ -228,14 +232,18 @@ class _StopAtNewline:
         return torch.isin(input_ids[:, -1], self.ids)
 
 
-def greedy_generation_config(model, tokenizer, max_length: int = GENERATION_MAX_LENGTH):
-    """The model's default generation config with sampling off (greedy), total length ``max_length``."""
+def generation_config(model, tokenizer, max_length: int = GENERATION_MAX_LENGTH, decoding: str = "greedy"):
+    """The model's default generation config, total length ``max_length``: as it is (``model-default``,
+    sampling included where the model's config samples) or with sampling off (``greedy``)."""
     from transformers import GenerationConfig
 
+    if decoding not in DECODINGS:
+        raise ConfigError(f"decoding={decoding!r}: use one of {', '.join(DECODINGS)}")
     base = getattr(model, "generation_config", None) or GenerationConfig()
     gen = copy.deepcopy(base)
-    gen.do_sample, gen.num_beams = False, 1
-    gen.temperature = gen.top_p = gen.top_k = None
+    if decoding == "greedy":
+        gen.do_sample, gen.num_beams = False, 1
+        gen.temperature = gen.top_p = gen.top_k = None
     gen.max_length, gen.max_new_tokens = max_length, None
     if gen.eos_token_id is None:
         gen.eos_token_id = tokenizer.eos_token_id
@@ -246,17 +254,19 @@ def greedy_generation_config(model, tokenizer, max_length: int = GENERATION_MAX_
 
 @torch.no_grad()
 def generate_responses(model, tokenizer, prompts: list[str], *, batch_size: int = 32, device=None,
-                       max_length: int = GENERATION_MAX_LENGTH, progress: bool = False) -> tuple[list[str], int]:
-    """Greedy responses for ``prompts`` (batches of similar length, left-padded); returns (responses,
-    number of prompts that left no room to generate, answered '')."""
+                       max_length: int = GENERATION_MAX_LENGTH, progress: bool = False, decoding: str = "greedy",
+                       seed: int = 0) -> tuple[list[str], int]:
+    """Responses for ``prompts`` (batches of similar length, left-padded), sampling seeded with ``seed``;
+    returns (responses, number of prompts that left no room to generate, answered '')."""
     from tqdm.auto import tqdm
-    from transformers import StoppingCriteriaList
+    from transformers import StoppingCriteriaList, set_seed
 
     enc = PromptEncoder(tokenizer)
     device = device or next(p.device for p in model.parameters())
     was_training = model.training
     model.eval()
-    gen = greedy_generation_config(model, tokenizer, max_length)
+    gen = generation_config(model, tokenizer, max_length, decoding)
+    set_seed(seed)  # the same run, split and batch size always sample the same responses
     pad = gen.pad_token_id if gen.pad_token_id is not None else tokenizer.pad_token_id
     stop = StoppingCriteriaList([_StopAtNewline(tokenizer, device)])
     ids = [enc.prompt(p) for p in prompts]
@@ -423,11 +433,13 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
 
 
 def evaluate_split(model, tok, spec: PromptSpec, sentences, *, batch_size: int, device=None,
-                   progress: bool = False, max_length: int = GENERATION_MAX_LENGTH) -> tuple[list[list[str]], list[dict], dict]:
+                   progress: bool = False, max_length: int = GENERATION_MAX_LENGTH, decoding: str = "greedy",
+                   seed: int = 0) -> tuple[list[list[str]], list[dict], dict]:
     """Generate, decode and count one split: (predicted tags, per-sentence records, counts)."""
     prompts = [render_prompt(spec, s.tokens) for s in sentences]
     responses, too_long = generate_responses(model, tok, prompts, batch_size=batch_size, device=device,
-                                              progress=progress, max_length=max_length)
+                                              progress=progress, max_length=max_length, decoding=decoding,
+                                              seed=seed)
     types_by_name = spec.types_by_name
     preds, records = [], []
     status = Counter()
@@ -451,7 +463,7 @@ def evaluate_split(model, tok, spec: PromptSpec, sentences, *, batch_size: int, 
 
 def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: bool, *, progress: bool,
                    splits: list[str] | None = None, max_generation_length: int = GENERATION_MAX_LENGTH) -> dict:
-    from ..evaluate import score, write_predictions
+    from ..evaluate import METRIC, score, write_predictions
     from ..model import model_label
     from ..train import peak_memory_bytes
 
@@ -471,7 +483,8 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
             sents = list(sents[: cfg.data.limit_eval] if cfg.data.limit_eval else sents)
             pred, records, counts = evaluate_split(model, tok, spec, sents, batch_size=cfg.train.eval_batch_size,
                                                    device=device, progress=progress,
-                                                   max_length=max_generation_length)
+                                                   max_length=max_generation_length, decoding=cfg.decoding,
+                                                   seed=cfg.seed)
             res = score([s.tags for s in sents], pred)
             res.update(counts)
             results[split] = res
@@ -484,10 +497,10 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
         info = json.loads((run_dir / TRAINED).read_text()) if (run_dir / TRAINED).is_file() else {}
         metrics = {
             "run_id": run_dir.name, "task": cfg.data.task, "model": model_label(cfg.model), "variant": VARIANT,
-            "unmask": None, "unmask_layers": None, "seed": cfg.seed, "splits": results,
+            "unmask": None, "unmask_layers": None, "seed": cfg.seed, "metric": METRIC, "splits": results,
             "config_hash": config_hash(cfg), **{k: v for k, v in info.items() if k != "run_id"},
             "eval_seconds": time.perf_counter() - started, "peak_memory_bytes_eval": peak_memory_bytes(),
-            "generation": {"decoding": "greedy", "max_length": max_generation_length, "stop": "eos or newline"},
+            "generation": _generation_record(model, tok, cfg, max_generation_length),
             "prompt_options": [n for _, n in spec.options], "instruction": spec.instruction,
             "versions": library_versions(), "git_commit": git_commit(),
             "data_notes": list(task.notes), "labels": list(task.labels),
@@ -498,6 +511,14 @@ def _evaluate_into(run_dir: Path, cfg: RunConfig, task, model, tok, quantized: b
         return metrics
     finally:
         _drop_log(handler)
+
+
+def _generation_record(model, tok, cfg: RunConfig, max_length: int) -> dict:
+    """How the responses were decoded, as metrics.json records it."""
+    gen = generation_config(model, tok, max_length, cfg.decoding)
+    return {"decoding": cfg.decoding, "do_sample": bool(gen.do_sample), "temperature": gen.temperature,
+            "top_p": gen.top_p, "top_k": gen.top_k, "num_beams": gen.num_beams,
+            "seed": cfg.seed if gen.do_sample else None, "max_length": max_length, "stop": "eos or newline"}
 
 
 def evaluate_run(run_dir: str | Path, *, force: bool = False, progress: bool = True,
