@@ -147,18 +147,26 @@ def tasks_cmd():
 
 
 @main.command("data")
-@click.option("--task", required=True, help="Task name (see `llm_unmask tasks`).")
+@click.option("--task", default=None, help="Task name (see `llm_unmask tasks`); default: the config's task.")
 @click.option("--data-dir", default=None, envvar="LOOKING_RIGHT_DATA", help="Folder with the task's files.")
+@click.option("--config", "config", default=None, help="YAML config file or preset whose data section is used.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set data.options.train=my_train.conll (repeatable).")
 @click.option("--tokenizer", default=None, help="Count sentences over --max-length with this tokenizer.")
 @click.option("--max-length", default=128, show_default=True)
 @friendly_errors
-def data_cmd(task, data_dir, tokenizer, max_length):
-    """Per split: sentences, label counts, and sentences longer than --max-length tokens."""
+def data_cmd(task, data_dir, config, overrides, tokenizer, max_length):
+    """Per split: sentences, label counts, and sentences longer than --max-length tokens.
+
+    Reads the task exactly as `train` would with the same --config/--set/--data-dir (file options,
+    held-out validation), so what it shows is what a run trains on.
+    """
     from collections import Counter
 
-    from .tasks import load_task
+    from .pipeline import load_task_for
 
-    data = load_task(task, data_dir)
+    cfg = build_config(config, None, None, None, data_dir, overrides, **{"data.task": task})
+    data = load_task_for(cfg)
     enc = None
     if tokenizer:
         from .align import WordEncoder
@@ -243,7 +251,10 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     setup_logging(not quiet)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
-    jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
+    code_list, seed_list = parse_codes(codes, groups), parse_seeds(seeds)
+    jobs = [job for t in task_list  # one config per task: a preset's task options stay with its task
+            for job in sl_jobs(build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
+                                            **{"data.task": t}), [t], code_list, seed_list)]
     sh = parse_shard(shard)
     if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return

@@ -21,6 +21,7 @@ from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
 from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
 from .tasks import TaskData, load_task
+from .tasks.base import hold_out_validation
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,12 @@ class Prepared:
 
 
 def load_task_for(cfg: RunConfig) -> TaskData:
+    """The task as a run sees it: loaded with the config's options, validation held out of train if asked."""
     data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
     if "train" not in data.splits:
         raise DataError(f"task '{cfg.data.task}' has no training split")
+    if cfg.data.holdout_validation is not None:
+        data = hold_out_validation(data, cfg.data.holdout_validation)
     return data
 
 
@@ -306,7 +310,7 @@ class SweepRunner:
         self._base: tuple[str, BuiltModel] | None = None
 
     def task(self, cfg: RunConfig) -> TaskData:
-        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items())))
+        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items()), cfg.data.holdout_validation))
         if key not in self._tasks:
             self._tasks[key] = load_task_for(cfg)
         return self._tasks[key]
@@ -320,7 +324,7 @@ class SweepRunner:
             return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name)
         built = self._with_fresh_adapters(cfg, task)
         key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
-               repr(sorted(cfg.data.options.items())))
+               repr(sorted(cfg.data.options.items())), cfg.data.holdout_validation)
         if key not in self._prepared:
             self._prepared[key] = prepare(cfg, task, built.tokenizer)
         try:
