@@ -49,7 +49,13 @@ def friendly_errors(fn):
 
 
 def setup_logging(verbose: bool) -> None:
-    """Console: INFO (or WARNING with --quiet). Run logs (train.log) get DEBUG, incl. per-step loss lines."""
+    """Console: INFO (or WARNING with --quiet). Run logs (train.log) get DEBUG, incl. per-step loss lines.
+
+    Every command calls this first, so it is also where torch's CPU threads are limited (llm_unmask.threads).
+    """
+    from .threads import limit_cpu_threads
+
+    limit_cpu_threads()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     if not any(getattr(h, "_looking_right", False) for h in root.handlers):
@@ -100,9 +106,23 @@ def workers_option(fn):
                              "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")(fn)
 
 
-def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **direct):
+def tiny_preset_for(tiny_random: str) -> str:
+    """The preset a ``--tiny-random`` run gets without ``--config``: the tiny settings, not the 7B paper ones."""
+    from .tiny import ENCODER_ARCHS
+
+    return str(CONFIG_DIR / "baselines" / "encoder-tiny.yaml") if tiny_random in ENCODER_ARCHS else "tiny"
+
+
+def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, note: bool = True, **direct):
+    """--config (a file or preset) <- flags <- --set. ``--tiny-random`` alone means the tiny preset, said once."""
     from .config import load_config
 
+    if config is None and tiny_random is not None:
+        config = tiny_preset_for(tiny_random)
+        if note:
+            click.echo(f"note: --tiny-random without --config: using the tiny preset "
+                       f"({resolve_config(config).relative_to(REPO_ROOT)}); pass --config paper for the 7B "
+                       f"paper settings", err=True)
     sets = list(overrides)
     pairs = {"model.name": model, "model.gguf_file": gguf_file, "model.tiny_random": tiny_random,
              "data.data_dir": data_dir}
@@ -163,10 +183,10 @@ def data_cmd(task, data_dir, config, overrides, tokenizer, max_length):
     """
     from collections import Counter
 
-    from .pipeline import load_task_for
+    from .tasks import load_data_config
 
     cfg = build_config(config, None, None, None, data_dir, overrides, **{"data.task": task})
-    data = load_task_for(cfg)
+    data = load_data_config(cfg.data)
     enc = None
     if tokenizer:
         from .align import WordEncoder
@@ -254,7 +274,7 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     code_list, seed_list = parse_codes(codes, groups), parse_seeds(seeds)
     jobs = [job for t in task_list  # one config per task: a preset's task options stay with its task
             for job in sl_jobs(build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
-                                            **{"data.task": t}), [t], code_list, seed_list)]
+                                            note=False, **{"data.task": t}), [t], code_list, seed_list)]
     sh = parse_shard(shard)
     if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return
@@ -322,6 +342,8 @@ def predict_cmd(run_dir, input_path, fmt, out_path):
         from .io import atomic_write_text
 
         atomic_write_text(out_path, text)
+        n_sent = sum(1 for block in text.split("\n\n") if block.strip())
+        click.echo(f"wrote {out_path} ({n_sent} sentences labeled by {run_dir})")
     else:
         click.echo(text, nl=False)
 

@@ -20,8 +20,7 @@ from .evaluate import predict_tags, score, write_predictions
 from .io import atomic_replace_dir, atomic_write_json, atomic_write_text
 from .model import BuiltModel, build_model, count_parameters, enable_checkpointing, model_label
 from .runs import ERROR, METRICS, Lock, git_commit, is_complete, library_versions, run_id
-from .tasks import TaskData, load_task
-from .tasks.base import hold_out_validation
+from .tasks import TaskData, load_data_config
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
 log = logging.getLogger(__name__)
@@ -37,13 +36,8 @@ class Prepared:
 
 
 def load_task_for(cfg: RunConfig) -> TaskData:
-    """The task as a run sees it: loaded with the config's options, validation held out of train if asked."""
-    data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
-    if "train" not in data.splits:
-        raise DataError(f"task '{cfg.data.task}' has no training split")
-    if cfg.data.holdout_validation is not None:
-        data = hold_out_validation(data, cfg.data.holdout_validation)
-    return data
+    """The task as a run sees it (see :func:`llm_unmask.tasks.load_data_config`)."""
+    return load_data_config(cfg.data)
 
 
 def prepare(cfg: RunConfig, task: TaskData, tokenizer) -> Prepared:
@@ -360,6 +354,8 @@ class SweepRunner:
         base = self._base[1].model
         disable = getattr(base, "activation_checkpointing_disable", None) or getattr(
             base, "gradient_checkpointing_disable", None)
-        if disable is not None and getattr(base, "is_activation_checkpointing",
-                                           getattr(base, "is_gradient_checkpointing", False)):
+        # (the deprecated `is_gradient_checkpointing` only where the new name does not exist: it warns)
+        on = base.is_activation_checkpointing if hasattr(type(base), "is_activation_checkpointing") else \
+            getattr(base, "is_gradient_checkpointing", False)
+        if disable is not None and on:
             disable()

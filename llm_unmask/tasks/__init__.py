@@ -15,14 +15,14 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..paths import data_root
 from .ace import load_ace05
-from .base import Sentence, TaskData, check_labels
+from .base import Sentence, TaskData, check_labels, hold_out_validation
 from .conll import load_conll
 from .conll03 import load_conll03
 from .jsonl import load_jsonl
 from .semeval import load_rest14
 from .synthetic import load_synthetic
 
-__all__ = ["Sentence", "TaskData", "list_tasks", "load_task"]
+__all__ = ["Sentence", "TaskData", "list_tasks", "load_data_config", "load_task"]
 
 # name -> (description, loader(name, root, options), reads data?)
 _REGISTRY: dict[str, tuple[str, Callable[[str, Path | None, dict], TaskData], bool]] = {
@@ -56,4 +56,13 @@ def load_task(name: str, data_dir: str | Path | None = None, **options) -> TaskD
     root = data_root(data_dir) if reads_data else None
     task = loader(name, root, dict(options))
     check_labels(task)
+    return task
+
+
+def load_data_config(data) -> TaskData:
+    """The task a run's ``data`` config section describes: loaded with its options, and with validation held
+    out of train when ``holdout_validation`` asks for it (what ``train`` and ``llm_unmask data`` both see)."""
+    task = load_task(data.task, data.data_dir, **data.options)
+    if data.holdout_validation is not None:
+        task = hold_out_validation(task, data.holdout_validation)
     return task
