@@ -99,6 +99,22 @@ def model_options(fn):
     return fn
 
 
+def report_to_option(fn):
+    """``--report-to`` of the training commands: accelerate's experiment trackers (= ``train.report_to``)."""
+    return click.option("--report-to", "report_to", default=None, metavar="TRACKERS",
+                        help="Log loss, learning rate, tokens/s and F1 per run to these trackers, comma separated "
+                             "(tensorboard, wandb, mlflow, ..., or all installed); TensorBoard: <run>/looking-right/, "
+                             "view with `tensorboard --logdir OUTPUT`.")(fn)
+
+
+def with_report_to(overrides, report_to):
+    """The --set list plus ``train.report_to`` from ``--report-to`` (a comma list)."""
+    if not report_to:
+        return tuple(overrides)
+    names = ",".join(n.strip() for n in report_to.split(",") if n.strip())
+    return (*overrides, f"train.report_to=[{names}]")
+
+
 def workers_option(fn):
     """``--workers N`` of every sweep-like command (see :func:`dispatch_sweep`)."""
     return click.option("--workers", default=1, show_default=True, type=int,
@@ -135,6 +151,10 @@ def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, not
             setattr(getattr(cfg, section), name, value)
     from .config import normalize
 
+    if cfg.train.report_to:  # a tracker that is unknown or not installed fails here, not in every run
+        from .train import check_trackers
+
+        check_trackers(cfg.train.report_to)
     return normalize(cfg)
 
 
@@ -217,15 +237,17 @@ def data_cmd(task, data_dir, config, overrides, tokenizer, max_length):
 @click.option("--unmask", default=None, help="Group code such as 0110 (left = nearest the input), 'all' or 'none'.")
 @click.option("--unmask-layers", default=None, help="Explicit unmasked layers, e.g. 16-31 or 0,3,5-7.")
 @click.option("--seed", default=None, type=int, help="Random seed (paper: 120-124).")
+@report_to_option
 @friendly_errors
 def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, unmask,
-              unmask_layers, seed):
+              unmask_layers, seed, report_to):
     """Fine-tune one run and write its run directory (config, metrics.json, predictions, adapter)."""
     from .pipeline import run_sl
 
     setup_logging(not quiet)
     if unmask and unmask_layers:
         raise click.UsageError("give --unmask or --unmask-layers, not both")
+    overrides = with_report_to(overrides, report_to)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
     if seed is not None:
@@ -256,9 +278,10 @@ def _print_run(path: Path) -> None:
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
 @workers_option
+@report_to_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
-              seeds, shard, dry_run, workers):
+              seeds, shard, dry_run, workers, report_to):
     """Every (task, unmask config, seed) run; resumable and shardable.
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
@@ -269,6 +292,7 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
 
     setup_logging(not quiet)
+    overrides = with_report_to(overrides, report_to)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
     code_list, seed_list = parse_codes(codes, groups), parse_seeds(seeds)
@@ -283,9 +307,10 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
 
 
 def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, workers: int, quiet: bool,
-                   module: str = "llm_unmask.cli") -> bool:
-    """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs, and
-    ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
+                   module: str = "llm_unmask.cli", extras=None) -> bool:
+    """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs,
+    the whole job list is merged into ``OUTPUT/sweep.json`` (what the report expects, ``llm_unmask.joblist``),
+    and ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
     True when one of them handled the command, so the caller has nothing left to do."""
     from .runs import is_complete
     from .sweep import shard_jobs
@@ -295,6 +320,9 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
         for d in run_dirs:
             click.echo(f"{'done' if is_complete(d) else 'todo'}  {d.name}")
         return True
+    from .joblist import record_jobs
+
+    record_jobs(output, jobs, extras)
     if workers == 1:
         return False
     from .workers import run_workers, strip_option

@@ -117,6 +117,10 @@ class TrainConfig:
     """Log loss and tokens/s every N updates."""
     save_every: int | None = None
     """Save a resumable training state every N updates (default: once per epoch); a killed run resumes there."""
+    report_to: list[str] = field(default_factory=list)
+    """Experiment trackers, through accelerate's tracking API (tensorboard, wandb, mlflow, ... or all installed):
+    loss, learning rate and tokens/s every log_every updates, F1 per evaluated split. TensorBoard files go to
+    ``<run>/looking-right/``. Does not change results (not hashed)."""
 
 
 @dataclass
@@ -136,7 +140,8 @@ class RunConfig:
 
 
 # Fields that do not change the result: excluded from the config hash.
-_HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"), ("seed",)}
+_HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"), ("train", "report_to"),
+                 ("seed",)}
 
 
 def _from_dict(cls, data: dict, prefix: str = ""):

@@ -209,7 +209,9 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     log.info("model %s: %d trainable of %d parameters", model_label(cfg.model), trainable, total)
     train = prep.encoded["train"]
     pad = tok.pad_token_id
-    acc = make_accelerator(cfg.train)
+    acc = make_accelerator(cfg.train, project_dir=out)
+    if cfg.train.report_to:
+        acc.init_trackers(TRACKING_PROJECT, config=tracker_config(cfg, rid))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(cfg.seed)
@@ -233,9 +235,11 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         if main_proc:
             _save_state(out / STATE, inner, loop)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
+        acc.end_training()
         return False
     model = inner
     if not main_proc:
+        acc.end_training()
         return True  # evaluation and files belong to the main process
     splits = {}
     for split in cfg.eval_splits:
@@ -250,6 +254,10 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         write_predictions(out / "predictions" / f"{split}.conll", prep.sentences[split], pred)
         log.info("%s F1 %.4f (P %.4f R %.4f)", split, splits[split]["f1"], splits[split]["precision"],
                  splits[split]["recall"])
+    if cfg.train.report_to:
+        acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
+                step=state.step)
+    acc.end_training()  # closes the trackers' files before the run folder is renamed
     save_model(model, tok, out / "model")
     from .unmask import current_plan
 
@@ -270,6 +278,20 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     (out / STATE).unlink(missing_ok=True)
     atomic_write_json(out / METRICS, metrics)
     return True
+
+
+TRACKING_PROJECT = "looking-right"  # accelerate's project name: TensorBoard writes <run>/looking-right/
+
+
+def tracker_config(cfg: RunConfig, rid: str) -> dict:
+    """The hyper-parameters trackers record with a run (plain values: TensorBoard's hparams accept no None)."""
+    from .model import model_label
+
+    values = {"run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
+              "unmask": cfg.model.unmask or "none", "seed": cfg.seed, "lr": cfg.train.lr,
+              "batch_size": cfg.train.batch_size, "epochs": float(cfg.train.epochs),
+              "max_steps": cfg.train.max_steps or 0, "config_hash": config_hash(cfg)}
+    return values
 
 
 def save_model(model, tokenizer, path: Path) -> None:
