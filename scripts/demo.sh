@@ -6,7 +6,8 @@
 #     input (1000) or nearest the output (0001); 3 seeds each.
 #  2. the report: Table 2 / Figure 1 analogues and the t-tests, over exactly the runs the sweep asked for.
 #  3. scaling: pre-train tiny encoder (MLM) and decoder (CLM) side by side (5 epochs, 26 checkpoints each),
-#     fine-tune 3 checkpoints as encoder / masked decoder / unmasked decoder (2 seeds), plot F1 per checkpoint.
+#     fine-tune 3 checkpoints as encoder / masked decoder / unmasked decoder (2 seeds, 3 epochs), plot F1 per
+#     checkpoint.
 # Results go to demo_output/ (re-running skips everything already done).
 # DEMO_BIN=DIR uses an existing environment's bin/ instead of installing into .venv (e.g. DEMO_BIN=.venv/bin).
 set -euo pipefail
@@ -37,9 +38,9 @@ ENC=$!
 wait "$ENC"
 stamp
 
-echo "== 3/3 scaling study: fine-tune checkpoints 0, 10, 25 three ways, 2 seeds =="
+echo "== 3/3 scaling study: fine-tune checkpoints 0, 10, 25 three ways, 2 seeds (18 runs) =="
 "$BIN/scaling" finetune-checkpoints --pretrain-dir "$OUT/scaling/pretrain" --checkpoints 0,10,25 \
-  --seeds 120-121 --output "$OUT/scaling/finetune" --workers "$WORKERS"
+  --seeds 120-121 --set train.epochs=3 --output "$OUT/scaling/finetune" --workers "$WORKERS"
 "$BIN/scaling" plot --results "$OUT/scaling/finetune" --out "$OUT/scaling/figure2.png"
 stamp
 

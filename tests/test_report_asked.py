@@ -83,3 +83,12 @@ def test_sweeps_record_and_merge_their_job_lists(tmp_path):
     write_report(out, tmp_path / "o", figure=False)
     miss = pd.read_csv(tmp_path / "o" / "missing.csv", dtype={"config": str})
     assert list(miss["config"]) == [jobs[0]["unmask"]] and miss["reason"].iloc[0].startswith("no run folder")
+
+
+def test_every_figure_says_how_many_seeds_and_what_the_band_is():
+    from llm_unmask.report.figures import band_caption
+
+    assert band_caption([3, 3, 3]) == ("line: mean over 3 seeds per point; band / bar: ± 1 sample standard "
+                                       "deviation over those seeds")
+    assert band_caption([2, 3, 0]).startswith("line: mean over 2–3 seeds per point")
+    assert band_caption([1]) == "line: mean over 1 seed per point; no band: one seed has no spread"

@@ -34,8 +34,10 @@ _REGISTRY: dict[str, tuple[str, Callable[[str, Path | None, dict], TaskData], bo
                       load_rest14, True),
     "ace05-trigger": ("ACE 2005 event triggers (33 subtypes), JSON of the standard pre-processing tool",
                       load_ace05, True),
-    "conll": ("generic column files (options token_col, tag_col, sep, scheme)", load_conll, True),
-    "jsonl": ("generic JSON lines with 'tokens' and 'tags'", load_jsonl, True),
+    "conll": ("your column files (options token_col, tag_col, sep, scheme; train/validation/test = file names "
+              "relative to --data-dir)", load_conll, True),
+    "jsonl": ("your JSON lines with 'tokens' and 'tags' (options train/validation/test = file names)",
+              load_jsonl, True),
     "synthetic-right": ("generated: a name's type is decided only by words to its right (causal models fail)",
                         lambda n, r, o: load_synthetic(n, "right", r, o), False),
     "synthetic-left": ("generated control: the type cue precedes the name (causal models succeed)",
