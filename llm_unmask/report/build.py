@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 TABLE2_LEGEND = (
     "Cells: mean micro F1 over seeds ± sample standard deviation (ddof=1) (number of seeds); "
     "`(k/n)†` = only k of the n expected seeds finished (see *Missing runs*). Bold: best mean per column. "
-    "ρ: Pearson correlation between validation and test means over all configurations of the model and task. "
+    "ρ: Pearson correlation between validation and test means over all configurations of the model and task "
+    "(n/a with fewer than 3 configurations that have both, or a constant series). "
     "{best}"
 )
 BEST_TEXT = {
