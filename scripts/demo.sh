@@ -5,9 +5,9 @@
 #     with the causal mask kept (0000), removed everywhere (1111), and removed only in the layer nearest the
 #     input (1000) or nearest the output (0001); 3 seeds each.
 #  2. the report: Table 2 / Figure 1 analogues and the t-tests, over exactly the runs the sweep asked for.
-#  3. scaling: pre-train tiny encoder (MLM) and decoder (CLM) side by side (5 epochs, 26 checkpoints each),
-#     fine-tune 3 checkpoints as encoder / masked decoder / unmasked decoder (2 seeds, 3 epochs), plot F1 per
-#     checkpoint.
+#  3. scaling: pre-train tiny encoder (MLM) and decoder (CLM) side by side (10 epochs, 51 checkpoints each),
+#     fine-tune checkpoints 10 and 50 (after 2 and 10 epochs) as encoder / masked decoder / unmasked decoder
+#     (2 seeds), plot F1 per checkpoint.
 # Results go to demo_output/ (re-running skips everything already done).
 # DEMO_BIN=DIR uses an existing environment's bin/ instead of installing into .venv (e.g. DEMO_BIN=.venv/bin).
 set -euo pipefail
@@ -31,16 +31,16 @@ cat "$OUT/report/table2.md"
 stamp
 
 echo "== 2/3 scaling study: pre-train a tiny encoder (MLM) and decoder (CLM) side by side =="
-PRE=(--output "$OUT/scaling/pretrain" --set train.epochs=5)
+PRE=(--output "$OUT/scaling/pretrain")
 "$BIN/scaling" pretrain --arch encoder "${PRE[@]}" --quiet &   # its progress: the decoder's bar, same speed
 ENC=$!
 "$BIN/scaling" pretrain --arch decoder "${PRE[@]}"
 wait "$ENC"
 stamp
 
-echo "== 3/3 scaling study: fine-tune checkpoints 0, 10, 25 three ways, 2 seeds (18 runs) =="
-"$BIN/scaling" finetune-checkpoints --pretrain-dir "$OUT/scaling/pretrain" --checkpoints 0,10,25 \
-  --seeds 120-121 --set train.epochs=3 --output "$OUT/scaling/finetune" --workers "$WORKERS"
+echo "== 3/3 scaling study: fine-tune checkpoints 10 and 50 three ways, 2 seeds (12 runs) =="
+"$BIN/scaling" finetune-checkpoints --pretrain-dir "$OUT/scaling/pretrain" --checkpoints 10,50 \
+  --seeds 120-121 --output "$OUT/scaling/finetune" --workers "$WORKERS"
 "$BIN/scaling" plot --results "$OUT/scaling/finetune" --out "$OUT/scaling/figure2.png"
 stamp
 
