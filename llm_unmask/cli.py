@@ -58,7 +58,13 @@ def friendly_errors(fn):
 
 
 def setup_logging(verbose: bool) -> None:
-    """Console: INFO (or WARNING with --quiet). Run logs (train.log) get DEBUG, incl. per-step loss lines."""
+    """Console: INFO (or WARNING with --quiet). Run logs (train.log) get DEBUG, incl. per-step loss lines.
+
+    Every command calls this first, so it is also where torch's CPU threads are limited (llm_unmask.threads).
+    """
+    from .threads import limit_cpu_threads
+
+    limit_cpu_threads()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     if not any(getattr(h, "_looking_right", False) for h in root.handlers):
@@ -127,6 +133,22 @@ def model_options(fn):
     return fn
 
 
+def report_to_option(fn):
+    """``--report-to`` of the training commands: accelerate's experiment trackers (= ``train.report_to``)."""
+    return click.option("--report-to", "report_to", default=None, metavar="TRACKERS",
+                        help="Log loss, learning rate, tokens/s and F1 per run to these trackers, comma separated "
+                             "(tensorboard, wandb, mlflow, ..., or all installed); TensorBoard: <run>/looking-right/, "
+                             "view with `tensorboard --logdir OUTPUT`.")(fn)
+
+
+def with_report_to(overrides, report_to):
+    """The --set list plus ``train.report_to`` from ``--report-to`` (a comma list)."""
+    if not report_to:
+        return tuple(overrides)
+    names = ",".join(n.strip() for n in report_to.split(",") if n.strip())
+    return (*overrides, f"train.report_to=[{names}]")
+
+
 def workers_option(fn):
     """``--workers N`` of every sweep-like command (see :func:`dispatch_sweep`)."""
     return click.option("--workers", default=1, show_default=True, type=int,
@@ -134,9 +156,23 @@ def workers_option(fn):
                              "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")(fn)
 
 
-def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **direct):
+def tiny_preset_for(tiny_random: str) -> str:
+    """The preset a ``--tiny-random`` run gets without ``--config``: the tiny settings, not the 7B paper ones."""
+    from .tiny import ENCODER_ARCHS
+
+    return str(CONFIG_DIR / "baselines" / "encoder-tiny.yaml") if tiny_random in ENCODER_ARCHS else "tiny"
+
+
+def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, note: bool = True, **direct):
+    """--config (a file or preset) <- flags <- --set. ``--tiny-random`` alone means the tiny preset, said once."""
     from .config import load_config
 
+    if config is None and tiny_random is not None:
+        config = tiny_preset_for(tiny_random)
+        if note:
+            click.echo(f"note: --tiny-random without --config: using the tiny preset "
+                       f"({resolve_config(config).relative_to(REPO_ROOT)}); pass --config paper for the 7B "
+                       f"paper settings", err=True)
     sets = list(overrides)
     pairs = {"model.name": model, "model.gguf_file": gguf_file, "model.tiny_random": tiny_random,
              "data.data_dir": data_dir}
@@ -152,6 +188,10 @@ def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **d
 
     cfg = normalize(cfg)
     check_run_config(cfg)
+    if cfg.train.report_to:  # a tracker that is unknown or not installed fails here, not in every run
+        from .train import check_trackers
+
+        check_trackers(cfg.train.report_to)
     return cfg
 
 
@@ -184,18 +224,26 @@ def tasks_cmd():
 
 
 @main.command("data")
-@click.option("--task", required=True, help="Task name (see `llm_unmask tasks`).")
+@click.option("--task", default=None, help="Task name (see `llm_unmask tasks`); default: the config's task.")
 @click.option("--data-dir", default=None, envvar="LOOKING_RIGHT_DATA", help="Folder with the task's files.")
+@click.option("--config", "config", default=None, help="YAML config file or preset whose data section is used.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set data.options.train=my_train.conll (repeatable).")
 @click.option("--tokenizer", default=None, help="Count sentences over --max-length with this tokenizer.")
 @click.option("--max-length", default=128, show_default=True)
 @friendly_errors
-def data_cmd(task, data_dir, tokenizer, max_length):
-    """Per split: sentences, label counts, and sentences longer than --max-length tokens."""
+def data_cmd(task, data_dir, config, overrides, tokenizer, max_length):
+    """Per split: sentences, label counts, and sentences longer than --max-length tokens.
+
+    Reads the task exactly as `train` would with the same --config/--set/--data-dir (file options,
+    held-out validation), so what it shows is what a run trains on.
+    """
     from collections import Counter
 
-    from .tasks import load_task
+    from .tasks import load_data_config
 
-    data = load_task(task, data_dir)
+    cfg = build_config(config, None, None, None, data_dir, overrides, **{"data.task": task})
+    data = load_data_config(cfg.data)
     enc = None
     if tokenizer:
         from .align import WordEncoder
@@ -227,9 +275,10 @@ def data_cmd(task, data_dir, tokenizer, max_length):
               help="Group code such as 0110 (left = nearest the input), 'all-layers' (every layer) or 'none'.")
 @click.option("--unmask-layers", default=None, help="Explicit unmasked layers, e.g. 16-31 or 0,3,5-7.")
 @click.option("--seed", default=None, type=int, help="Random seed (paper: 120-124).")
+@report_to_option
 @friendly_errors
 def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, unmask,
-              unmask_layers, seed):
+              unmask_layers, seed, report_to):
     """Fine-tune one run and write its run directory (config, metrics.json, predictions, adapter).
 
     \b
@@ -251,6 +300,7 @@ def train_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
 
         raise ConfigError(f"{AMBIGUOUS_ALL}; train runs one configuration: --unmask all-layers")
     check_output_dir(output)
+    overrides = with_report_to(overrides, report_to)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                        **{"data.task": task, "model.unmask": unmask or (f"layers:{unmask_layers}" if unmask_layers else None)})
     if seed is not None:
@@ -294,9 +344,10 @@ def _print_run(path: Path) -> None:
 @click.option("--dry-run", is_flag=True,
               help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @workers_option
+@report_to_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
-              seeds, shard, dry_run, workers):
+              seeds, shard, dry_run, workers, report_to):
     """Every (task, unmask config, seed) run; resumable and shardable.
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
@@ -313,9 +364,13 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
 
     setup_logging(not quiet)
     check_output_dir(output)
+    overrides = with_report_to(overrides, report_to)
     cfg = build_config(config, model, gguf_file, tiny_random, data_dir, overrides)
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
-    jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
+    code_list, seed_list = parse_codes(codes, groups), parse_seeds(seeds)
+    jobs = [job for t in task_list  # one config per task: a preset's task options stay with its task
+            for job in sl_jobs(build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
+                                            note=False, **{"data.task": t}), [t], code_list, seed_list)]
     sh = parse_shard(shard)
     if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return
@@ -324,9 +379,10 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
 
 
 def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, workers: int, quiet: bool,
-                   module: str = "llm_unmask.cli") -> bool:
-    """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs, and
-    ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
+                   module: str = "llm_unmask.cli", extras=None) -> bool:
+    """The parts every sweep-like command shares before it trains: ``--dry-run`` lists this shard's jobs,
+    the whole job list is merged into ``OUTPUT/sweep.json`` (what the report expects, ``llm_unmask.joblist``),
+    and ``--workers N`` runs this very command in N processes (``llm_unmask.workers``) and summarises.
     True when one of them handled the command, so the caller has nothing left to do."""
     from .locks import Lock, lock_path
     from .runs import is_complete
@@ -338,6 +394,9 @@ def dispatch_sweep(command: str, jobs, output: Path, shard, dry_run: bool, worke
             state = "done" if is_complete(d) else "held" if Lock.is_held(lock_path(output, d.name)) else "todo"
             click.echo(f"{state}  {d.name}")
         return True
+    from .joblist import record_jobs
+
+    record_jobs(output, jobs, extras)
     if workers == 1:
         return False
     from .workers import run_workers, strip_option
@@ -396,6 +455,8 @@ def predict_cmd(run_dir, input_path, fmt, out_path):
         from .io import atomic_write_text
 
         atomic_write_text(out_path, text)
+        n_sent = sum(1 for block in text.split("\n\n") if block.strip())
+        click.echo(f"wrote {out_path} ({n_sent} sentences labeled by {run_dir})")
     else:
         click.echo(text, nl=False)
 

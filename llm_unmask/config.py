@@ -73,7 +73,11 @@ class DataConfig:
     limit_eval: int | None = None
     """Use only the first N sentences of each evaluation split; None = all."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Task options passed to the loader (e.g. token_col for 'conll', n_train for synthetic tasks)."""
+    """Task options passed to the loader (e.g. token_col for 'conll', n_train for synthetic tasks). Options in a
+    config file belong to that file's task: they are dropped when another task is chosen (--task, --set)."""
+    holdout_validation: float | None = None
+    """For a task without a validation split: hold out this fraction of train as validation (the same sentences
+    for every seed and configuration, so the report can choose a configuration on validation)."""
 
 
 @dataclass
@@ -120,6 +124,10 @@ class TrainConfig:
     """With save_every unset: save the resumable state at the first update after every this many minutes of
     training (0: only when stopped early). Runs shorter than that never write it: a 68M checkpoint
     fine-tune's state is ~0.8 GB, once per epoch it was ~10 TB over the scaling study's 3,060 runs."""
+    report_to: list[str] = field(default_factory=list)
+    """Experiment trackers, through accelerate's tracking API (tensorboard, wandb, mlflow, ... or all installed):
+    loss, learning rate and tokens/s every log_every updates, F1 per evaluated split. TensorBoard files go to
+    ``<run>/looking-right/``. Does not change results (not hashed)."""
 
 
 @dataclass
@@ -143,7 +151,7 @@ class RunConfig:
 
 # Fields that do not change the result: excluded from the config hash.
 _HASH_EXCLUDE = {("train", "log_every"), ("train", "eval_batch_size"), ("train", "save_every"),
-                 ("train", "save_minutes"), ("seed",)}
+                 ("train", "save_minutes"), ("train", "report_to"), ("seed",)}
 # Fields added after runs were made: hashed only away from the value earlier runs had, so their ids stay.
 _HASH_UNLESS = {("decoding",): "greedy", ("model", "train_head_only"): False}
 
@@ -200,10 +208,23 @@ def read_yaml(path: str | Path):
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Defaults <- YAML file <- ``key=value`` overrides (values parsed as YAML, so 1e-4, true, [a,b] work)."""
+    """Defaults <- YAML file <- ``key=value`` overrides (values parsed as YAML, so 1e-4, true, [a,b] work).
+
+    The file's ``data.options`` are options of the file's task (a preset's ``n_train`` is a synthetic-task
+    option): when the overrides choose another task they are dropped, and only options set by overrides stay.
+    """
     data = read_yaml(path) if path is not None else {}
+    file_data = data.get("data") if isinstance(data.get("data"), dict) else {}
+    file_task = file_data.get("task", DataConfig.task)
+    file_options = file_data.pop("options", None)
     for item in overrides:
         set_dotted(data, item, raw_string=is_string_field(RunConfig, item.split("=", 1)[0].strip()))
+    if file_options:
+        section = data.setdefault("data", {})
+        replaced = any(item.split("=", 1)[0].strip() == "data.options" for item in overrides)
+        if section.get("task", file_task) == file_task and not replaced:
+            given = section.get("options")
+            section["options"] = {**file_options, **(given if isinstance(given, dict) else {})}
     cfg = _from_dict(RunConfig, data)
     _check_types(cfg)
     return normalize(cfg)
@@ -215,7 +236,13 @@ def normalize(cfg: RunConfig) -> RunConfig:
         cfg.model.unmask = None
     elif isinstance(cfg.model.unmask, str) and cfg.model.unmask.strip().lower() == "all-layers":
         cfg.model.unmask = "all"  # the API's word for it; keeps run ids of earlier 'all' runs
+    if isinstance(cfg.data.options, dict) and cfg.data.options.get("sep") in SEP_NAMES:
+        cfg.data.options["sep"] = SEP_NAMES[cfg.data.options["sep"]]
     return cfg
+
+
+# Spellings of a column separator that mean one character (``--set data.options.sep=tab`` or ``'\t'``).
+SEP_NAMES = {"tab": "\t", "\\t": "\t", "TAB": "\t"}
 
 
 def is_string_field(cls, dotted: str) -> bool:

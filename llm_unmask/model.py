@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,17 @@ from .tokenization import load_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 _warned_no_cuda = False
+
+
+
+def silence_peft_deprecation() -> None:
+    """peft (0.21) asks every model it wraps for transformers' deprecated ``is_gradient_checkpointing`` alias,
+    which printed a FutureWarning on every LoRA run (our own code asks for ``is_activation_checkpointing``).
+    Only this one message is silenced, for every peft entry point (training, predict, baselines)."""
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+silence_peft_deprecation()
 
 
 @dataclass

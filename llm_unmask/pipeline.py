@@ -30,7 +30,7 @@ from .runs import (
     record_failure,
     run_id,
 )
-from .tasks import TaskData, load_task
+from .tasks import TaskData, load_data_config
 from .train import TrainLoop, make_accelerator, peak_memory_bytes
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,10 @@ class Prepared:
 
 
 def load_task_for(cfg: RunConfig) -> TaskData:
+    """The task as a run sees it (see :func:`llm_unmask.tasks.load_data_config`), refused if it cannot be learned."""
     from .checks import check_learnable
 
-    data = load_task(cfg.data.task, cfg.data.data_dir, **cfg.data.options)
+    data = load_data_config(cfg.data)
     if "train" not in data.splits:
         raise DataError(f"task '{cfg.data.task}' has no training split")
     check_learnable(data, cfg.data.options.get("train") or cfg.data.data_dir)
@@ -251,7 +252,9 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     log.info("model %s: %d trainable of %d parameters", model_label(cfg.model), trainable, total)
     train = prep.encoded["train"]
     pad = tok.pad_token_id
-    acc = make_accelerator(cfg.train)
+    acc = make_accelerator(cfg.train, project_dir=out)
+    if cfg.train.report_to:
+        acc.init_trackers(TRACKING_PROJECT, config=tracker_config(cfg, rid))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(cfg.seed)
@@ -278,11 +281,17 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
                 _record_rung(out, state.step, loop.elapsed(), inner, pad, prep, task, rung_splits, cfg, acc,
                              progress)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
+        acc.end_training()
         return False
     model = inner
     if not main_proc:
+        acc.end_training()
         return True  # evaluation and files belong to the main process
     splits = _score_splits(model, pad, prep, task, cfg.eval_splits, cfg, acc, progress, out / "predictions")
+    if cfg.train.report_to:
+        acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
+                step=state.step)
+    acc.end_training()  # closes the trackers' files before the run folder is renamed
     save_model(model, tok, out / "model")
     from .unmask import current_plan
 
@@ -354,6 +363,20 @@ def _record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, t
     atomic_write_json(out / RUNGS, sorted(rungs, key=lambda r: r["step"]))
 
 
+TRACKING_PROJECT = "looking-right"  # accelerate's project name: TensorBoard writes <run>/looking-right/
+
+
+def tracker_config(cfg: RunConfig, rid: str) -> dict:
+    """The hyper-parameters trackers record with a run (plain values: TensorBoard's hparams accept no None)."""
+    from .model import model_label
+
+    values = {"run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
+              "unmask": cfg.model.unmask or "none", "seed": cfg.seed, "lr": cfg.train.lr,
+              "batch_size": cfg.train.batch_size, "epochs": float(cfg.train.epochs),
+              "max_steps": cfg.train.max_steps or 0, "config_hash": config_hash(cfg)}
+    return values
+
+
 def save_model(model, tokenizer, path: Path) -> None:
     """Adapter + head for LoRA runs (peft saves ``modules_to_save``), full weights otherwise; never the base."""
     tmp = path.with_name(path.name + ".tmp")
@@ -386,7 +409,7 @@ class SweepRunner:
         self._base: tuple[str, BuiltModel] | None = None
 
     def task(self, cfg: RunConfig) -> TaskData:
-        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items())))
+        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items()), cfg.data.holdout_validation))
         if key not in self._tasks:
             self._tasks[key] = load_task_for(cfg)
         return self._tasks[key]
@@ -401,7 +424,7 @@ class SweepRunner:
             return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name, **run_kwargs)
         built = self._with_fresh_adapters(cfg, task)
         key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
-               repr(sorted(cfg.data.options.items())))
+               repr(sorted(cfg.data.options.items())), cfg.data.holdout_validation)
         if key not in self._prepared:
             self._prepared[key] = prepare(cfg, task, built.tokenizer)
         try:
@@ -437,6 +460,8 @@ class SweepRunner:
         base = self._base[1].model
         disable = getattr(base, "activation_checkpointing_disable", None) or getattr(
             base, "gradient_checkpointing_disable", None)
-        if disable is not None and getattr(base, "is_activation_checkpointing",
-                                           getattr(base, "is_gradient_checkpointing", False)):
+        # (the deprecated `is_gradient_checkpointing` only where the new name does not exist: it warns)
+        on = base.is_activation_checkpointing if hasattr(type(base), "is_activation_checkpointing") else \
+            getattr(base, "is_gradient_checkpointing", False)
+        if disable is not None and on:
             disable()

@@ -9,6 +9,7 @@ Runs another live process still holds when the shard ends are listed in ``SweepR
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,11 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
     result.skipped = [j.name for j in mine if j not in todo]
     log.info("sweep shard %d/%d: %d jobs, %d already complete, %d to run", shard[0], shard[1], len(mine),
              len(result.skipped), len(todo))
+    started = time.monotonic()
     for i, job in enumerate(todo, 1):
-        log.info("[%d/%d] %s", i, len(todo), job.name)
+        spent = time.monotonic() - started  # ETA from the runs done so far (runs of one sweep cost about the same)
+        eta = f", ETA {_clock(spent / (i - 1) * (len(todo) - i + 1))}" if i > 1 else ""
+        log.info("[%d/%d] %s (%s elapsed%s)", i, len(todo), job.name, _clock(spent), eta)
         if is_complete(Path(output) / job.name):  # another worker finished it since the list was made
             result.skipped.append(job.name)
             continue
@@ -133,6 +137,11 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
     result.skipped += [n for n in result.held if n not in still]  # finished by its holder meanwhile
     result.held = still
     return result
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
 
 
 def sl_jobs(base: RunConfig, tasks: Sequence[str], codes: Sequence[str], seeds: Sequence[int]) -> list[Job]:

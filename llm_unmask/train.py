@@ -37,9 +37,35 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
-def make_accelerator(cfg: TrainConfig) -> Accelerator:
+def make_accelerator(cfg: TrainConfig, project_dir=None) -> Accelerator:
+    """The run's Accelerator; with ``cfg.report_to`` it also carries accelerate's trackers (``log_with``), whose
+    local files (TensorBoard) go under ``project_dir``. The caller starts them with ``init_trackers``."""
+    trackers = check_trackers(cfg.report_to)
     # cpu=True without CUDA lets `ACCELERATE`/torchrun multi-process CPU runs work without extra variables
-    return Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available())
+    return Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available(),
+                       log_with=trackers or None, project_dir=str(project_dir) if trackers and project_dir else None)
+
+
+def check_trackers(names) -> list[str]:
+    """``train.report_to`` as accelerate tracker names, each known and installed, else a one-line ConfigError."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+    from accelerate.utils import LoggerType
+
+    from .errors import ConfigError
+
+    names = [names] if isinstance(names, str) else list(names or [])
+    names = [n.strip() for item in names for n in str(item).split(",") if n.strip() and n.strip() != "none"]
+    for name in names:
+        if name != "all" and name not in LOGGER_TYPE_TO_CLASS:
+            raise ConfigError(f"--report-to {name}: not a tracker accelerate knows "
+                              f"(known: all, {', '.join(LOGGER_TYPE_TO_CLASS)})")
+        if name != "all":
+            from accelerate.tracking import get_available_trackers
+
+            if LoggerType(name) not in get_available_trackers():
+                extra = " (pip install 'looking-right[tracking]')" if name == "tensorboard" else ""
+                raise ConfigError(f"--report-to {name}: the {name} package is not installed{extra}")
+    return names
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str | None = None,
@@ -295,6 +321,9 @@ class TrainLoop:
                 # the bar shows it on the console; train.log gets every line
                 log.log(logging.DEBUG if bar.disable is False else logging.INFO,
                         "step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
+                if acc.trackers:  # only when the caller started trackers (train.report_to)
+                    acc.log({"train/loss": st.loss, "train/learning_rate": self.scheduler.get_last_lr()[0],
+                             "train/tokens_per_second": tps, "train/epoch": st.epoch_fraction}, step=st.step)
             if callback is not None:
                 callback(st)
 

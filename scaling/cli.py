@@ -214,7 +214,7 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
     var_list, seed_list, sh = parse_variants(variants), parse_seeds(seeds), parse_shard(shard)
     cjobs = checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)
     if dispatch_sweep("finetune-checkpoints", [c.job for c in cjobs], Path(output), sh, dry_run, workers, quiet,
-                      module="scaling.cli"):
+                      module="scaling.cli", extras={c.job.name: c.extra for c in cjobs}):
         return
     result = finetune_checkpoints(cjobs, output, sh, progress=not quiet)
     finish_sweep("finetune-checkpoints", result, suffix=f"; results in {output}")

@@ -93,8 +93,11 @@ def plot_summary(summary, out: str | Path, split: str = "validation") -> Path:
             top.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=len(handles), frameon=False)
-    fig.tight_layout(rect=(0, 0.07 if nrows == 1 else 0.04, 1, 1))
+    from llm_unmask.report.figures import band_caption
+
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=len(handles), frameon=False,
+               title=band_caption(summary["n_seeds"]), title_fontsize=8)
+    fig.tight_layout(rect=(0, 0.12 if nrows == 1 else 0.06, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     fig.savefig(tmp, dpi=150)

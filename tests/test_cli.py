@@ -44,6 +44,7 @@ def test_train_sweep_predict(tmp_path):
     text.write_text("Kelvar reported quarterly earnings .\nBrandor smiled .\n")
     r = invoke("predict", "--run", run, "--input", text, "--out", tmp_path / "out.conll")
     assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"wrote {tmp_path / 'out.conll'} (2 sentences")  # silent success looked broken
     lines = (tmp_path / "out.conll").read_text().split("\n")
     assert lines[0].split()[0] == "Kelvar" and len(lines[0].split()) == 2 and lines[5] == ""
 

@@ -238,6 +238,7 @@ def test_conll03_hub_failure_is_one_line(monkeypatch):
         raise ConnectionError("no network\nsecond line")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr("llm_unmask.tasks.conll03.hub_reachable", lambda: True)  # the Hub answers, the load fails
     with pytest.raises(DataError) as err:
         load_task("conll03-ner")
     assert "\n" not in str(err.value) and "--data-dir" in str(err.value) and "ConnectionError" in str(err.value)

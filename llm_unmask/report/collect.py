@@ -8,8 +8,10 @@ Rows are classified as
   with an explicit ``layers:...`` spec); the lower part of Table 2;
 * ``scaling``  — runs that carry a ``checkpoint`` (the scaling study); summarized per checkpoint.
 
-Nothing is averaged silently over fewer seeds: the expected seeds of a group are the union of the seeds
-seen anywhere in it (or ``--seeds``), and every absent (configuration, seed, split) is listed.
+Nothing is averaged silently over fewer seeds, and every absent (configuration, seed, split) is listed.
+What is expected: the runs the sweeps were asked for (the ``sweep.json`` job lists under the folder, see
+:mod:`llm_unmask.joblist`); without a job list, or with ``--seeds``, every group code for every seed seen
+anywhere in the group (or given by ``--seeds``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Results:
     incomplete: list[tuple[str, str]] = field(default_factory=list)  # (run dir, reason)
     warnings: list[str] = field(default_factory=list)
     missing: object = None  # pandas DataFrame with MISSING_COLUMNS
+    asked: list[dict] = field(default_factory=list)  # sweep.json entries (llm_unmask.joblist); [] = none
 
     def of_kind(self, kind: str):
         return self.rows[self.rows["kind"] == kind]
@@ -96,8 +99,11 @@ def collect(results: str | Path, *, seeds: list[int] | None = None) -> Results:
     df["groups"] = 0
     df = _assign_groups(df, warnings)
     df = _drop_duplicates(df, warnings)
-    res = Results(root=root, rows=df.reset_index(drop=True), incomplete=incomplete, warnings=warnings)
-    res.missing = _find_missing(res, seeds)
+    from ..joblist import read_jobs
+
+    res = Results(root=root, rows=df.reset_index(drop=True), incomplete=incomplete, warnings=warnings,
+                  asked=read_jobs(root))
+    res.missing = _find_missing_asked(res) if res.asked and not seeds else _find_missing(res, seeds)
     if res.missing is None:
         res.missing = pd.DataFrame(columns=MISSING_COLUMNS)
     return res
@@ -235,6 +241,44 @@ def _find_missing(res: Results, seeds: list[int] | None):
             part = sub[sub["checkpoint"] == ckpt]
             check(part, "scaling", model, task, variant, [part["config"].iloc[0]], "config", exp_seeds, ckpt)
     return pd.DataFrame(rows, columns=MISSING_COLUMNS)
+
+
+def _find_missing_asked(res: Results):
+    """Missing = asked in a sweep.json and not complete, plus splits a complete run lacks that its group has."""
+    import pandas as pd
+
+    from ..runs import is_complete
+
+    df = res.rows
+    reasons = {Path(d).name.removesuffix(".tmp"): why for d, why in res.incomplete}
+    groups = {(m, t): int(g) for m, t, g in df[df["kind"] == "config"][["model", "task", "groups"]]
+              .itertuples(index=False)}
+    rows = []
+    for e in sorted(res.asked, key=lambda e: e["run_id"]):
+        if is_complete(Path(e["folder"]) / e["run_id"]):
+            continue
+        kind, cfg = _classify(_JobRow(e["unmask"], e["variant"], e["checkpoint"]))
+        if cfg == "stock":
+            g = groups.get((e["model"], e["task"]))
+            kind, cfg = ("config", "0" * g) if g else ("baseline", "decoder (stock)")
+        reason = reasons.get(e["run_id"], "no run folder (not run yet)")
+        rows.append((kind, e["model"], e["task"], e["variant"], cfg, e["checkpoint"], e["seed"], "all", reason))
+    for (model, task), sub in df.groupby(["model", "task"], sort=False):
+        splits = [sp for sp in SPLIT_ORDER if sp in set(sub["split"])] or sorted(set(sub["split"]))
+        for run_dir, run in sub.groupby("run_dir", sort=False):
+            first = run.iloc[0]
+            for sp in splits:
+                if sp not in set(run["split"]):
+                    rows.append((first["kind"], model, task, first["variant"], first["config"],
+                                 first.get("checkpoint"), first["seed"], sp, "split not evaluated"))
+    return pd.DataFrame(rows, columns=MISSING_COLUMNS)
+
+
+@dataclass
+class _JobRow:
+    unmask: str | None
+    variant: str
+    checkpoint: object
 
 
 def natural_key(value):

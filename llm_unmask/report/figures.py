@@ -16,6 +16,17 @@ from .codes import gray_order
 STYLE = {"validation": ("#1f77b4", "o", "validation"), "test": ("#d62728", "s", "test")}
 
 
+def band_caption(seed_counts) -> str:
+    """What every line and band of a figure means, with the number of seeds behind each point."""
+    ns = sorted({int(n) for n in seed_counts if n == n and n > 0})
+    if not ns:
+        return ""
+    seeds = (f"{ns[0]} seed{'s' if ns[0] != 1 else ''}" if len(ns) == 1 else f"{ns[0]}–{ns[-1]} seeds")
+    band = "band / bar: ± 1 sample standard deviation over those seeds" if ns[-1] > 1 else \
+        "no band: one seed has no spread"
+    return f"line: mean over {seeds} per point; {band}"
+
+
 def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) -> list[Path]:
     """Draw Figure 1 from :func:`~llm_unmask.report.tables.config_stats`; write ``<out_base>.png`` and ``.pdf``."""
     import matplotlib
@@ -86,11 +97,12 @@ def figure1(stats, out_base: str | Path, models: list[str], tasks: list[str]) ->
               "1 = causal mask removed)")
     fig.supxlabel(textwrap.fill(xlabel, max(30, int(fig.get_figwidth() * 12))), fontsize=8)
     handles = [Line2D([], [], color=STYLE.get(s, ("#2ca02c", "^", s))[0], marker=STYLE.get(s, ("", "^", s))[1],
-                      markersize=4, label=f"{s} (mean ± 1 sd over seeds)") for s in splits]
+                      markersize=4, label=s) for s in splits]
     if any_short:
         handles.append(Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="none",
                               label="fewer seeds than expected"))
-    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False,
+               title=band_caption(stats["n"]), title_fontsize=8)
     out_base = Path(out_base)
     out_base.parent.mkdir(parents=True, exist_ok=True)
     paths = [out_base.with_suffix(".png"), out_base.with_suffix(".pdf")]

@@ -307,7 +307,7 @@ def ttest_table(res: Results, alpha: float = 0.01, configs: list[str] | None = N
 
     cfg = res.of_kind("config")
     by_group = dict(list(cfg.groupby(["model", "task"], sort=False)))
-    out = []
+    out, untested = [], []
     for model, task in [(m, t) for m in res.models for t in res.tasks if (m, t) in by_group]:
         sub = by_group[(model, task)]
         groups = int(sub["groups"].iloc[0])
@@ -323,6 +323,9 @@ def ttest_table(res: Results, alpha: float = 0.01, configs: list[str] | None = N
                 a = part[part["config"] == code]["f1"].tolist()
                 b_frame = part[part["config"].isin(comp)]
                 b = b_frame["f1"].tolist()
+                if configs is None and (not a or not b):  # nothing to test: say so once, not as an n/a cell
+                    untested.append((model, task, code, " ".join(comp), "no runs" if not a else "no runs to compare"))
+                    continue
                 present = sorted(set(b_frame["config"]), key=comp.index)
                 res_t = one_sided_ttest(b, a)
                 note = res_t.note
@@ -333,17 +336,27 @@ def ttest_table(res: Results, alpha: float = 0.01, configs: list[str] | None = N
                 out.append((model, task, split, code, code in PAPER_TESTED and groups == 4, " ".join(comp), len(a),
                             summarize(a).mean, len(b), summarize(b).mean, res_t.statistic, res_t.df, res_t.pvalue,
                             sig, note))
-    return pd.DataFrame(out, columns=["model", "task", "split", "config", "in_paper", "compared_with", "n_config",
-                                      "mean_config", "n_compared", "mean_compared", "t", "df", "p", "significant",
-                                      "note"])
+    frame = pd.DataFrame(out, columns=["model", "task", "split", "config", "in_paper", "compared_with", "n_config",
+                                       "mean_config", "n_compared", "mean_compared", "t", "df", "p", "significant",
+                                       "note"])
+    frame.attrs["untested"] = list(dict.fromkeys(untested))
+    return frame
 
 
 def ttest_markdown(tt, alpha: float) -> str:
-    """p-values as a grid: one row per (model, configuration), one column per (task, split); bold if < alpha."""
+    """One-sided p-values as a grid: one row per (model, configuration), one column per (task, split); bold if
+    < alpha. Configurations that could not be tested (no runs of their own or of any they are compared with,
+    e.g. a sweep that asked for a few configurations) are listed under the grid instead of as n/a cells."""
+    untested = tt.attrs.get("untested", [])
+    skipped = ""
+    if untested:
+        items = [f"{code} ({why}; vs. {comp})" for _, _, code, comp, why in untested]
+        skipped = ("\nNot tested, for lack of runs (the sweep did not ask for them, or they are missing): "
+                   + ", ".join(dict.fromkeys(items)) + ".\n")
     if tt.empty:
-        return "_No configuration could be tested (no group-code runs)._\n"
+        return "_No configuration could be tested (no group-code runs to compare)._\n" + skipped
     cols = list(dict.fromkeys(zip(tt["task"], tt["split"])))
-    head = ["Model", "Config", "vs."] + [f"{task} {SPLIT_NAMES.get(split, split).replace(' F1', '')}"
+    head = ["Model", "Config", "vs."] + [f"{task} {SPLIT_NAMES.get(split, split).replace(' F1', '')} p"
                                           for task, split in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["--:"] * len(cols)) + "|"]
     notes: list[str] = []
@@ -365,9 +378,12 @@ def ttest_markdown(tt, alpha: float) -> str:
         marker = "" if len(code) != 4 or bool(sub["in_paper"].iloc[0]) else " ¹"
         lines.append("| " + " | ".join([model, code + marker, comp] + cells) + " |")
     out = "\n".join(lines) + "\n"
+    out += ("\nCells are one-sided p-values (bold: p < %g); `n/a`: the test is undefined, for the reason noted "
+            "below (e.g. fewer than two seeds, or no variance).\n" % alpha) if "n/a" in out else \
+        "\nCells are one-sided p-values (bold: p < %g).\n" % alpha
     if notes:
         out += "\n" + "\n".join(f"- {n}" for n in dict.fromkeys(notes)) + "\n"
-    return out
+    return out + skipped
 
 
 def _f(v) -> str:

@@ -15,14 +15,14 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..paths import data_root
 from .ace import load_ace05
-from .base import Sentence, TaskData, check_labels
+from .base import Sentence, TaskData, check_labels, hold_out_validation
 from .conll import load_conll
 from .conll03 import load_conll03
 from .jsonl import load_jsonl
 from .semeval import load_rest14
 from .synthetic import load_synthetic
 
-__all__ = ["Sentence", "TaskData", "list_tasks", "load_task"]
+__all__ = ["Sentence", "TaskData", "list_tasks", "load_data_config", "load_task"]
 
 # name -> (description, loader(name, root, options), reads data?)
 _REGISTRY: dict[str, tuple[str, Callable[[str, Path | None, dict], TaskData], bool]] = {
@@ -34,8 +34,10 @@ _REGISTRY: dict[str, tuple[str, Callable[[str, Path | None, dict], TaskData], bo
                       load_rest14, True),
     "ace05-trigger": ("ACE 2005 event triggers (33 subtypes), JSON of the standard pre-processing tool",
                       load_ace05, True),
-    "conll": ("generic column files (options token_col, tag_col, sep, scheme)", load_conll, True),
-    "jsonl": ("generic JSON lines with 'tokens' and 'tags'", load_jsonl, True),
+    "conll": ("your column files (options token_col, tag_col, sep, scheme; train/validation/test = file names "
+              "relative to --data-dir)", load_conll, True),
+    "jsonl": ("your JSON lines with 'tokens' and 'tags' (options train/validation/test = file names)",
+              load_jsonl, True),
     "synthetic-right": ("generated: a name's type is decided only by words to its right (causal models fail)",
                         lambda n, r, o: load_synthetic(n, "right", r, o), False),
     "synthetic-left": ("generated control: the type cue precedes the name (causal models succeed)",
@@ -56,4 +58,13 @@ def load_task(name: str, data_dir: str | Path | None = None, **options) -> TaskD
     root = data_root(data_dir) if reads_data else None
     task = loader(name, root, dict(options))
     check_labels(task)
+    return task
+
+
+def load_data_config(data) -> TaskData:
+    """The task a run's ``data`` config section describes: loaded with its options, and with validation held
+    out of train when ``holdout_validation`` asks for it (what ``train`` and ``llm_unmask data`` both see)."""
+    task = load_task(data.task, data.data_dir, **data.options)
+    if data.holdout_validation is not None:
+        task = hold_out_validation(task, data.holdout_validation)
     return task

@@ -158,3 +158,32 @@ class Options:
     def path(self, key: str) -> Path | None:
         value = self.values.get(key)
         return None if value in (None, "") else Path(str(value)).expanduser()
+
+
+HOLDOUT_SEED = 0  # fixed: every run seed and configuration sees the same held-out sentences
+
+
+def hold_out_validation(task: TaskData, fraction: float, seed: int = HOLDOUT_SEED) -> TaskData:
+    """A copy of ``task`` whose validation split is a seeded ``fraction`` of train (removed from train).
+
+    For data sets that come without a validation split: the report chooses a configuration on validation.
+    The held-out sentences keep their train order, and the same seed always picks the same sentences.
+    """
+    import random
+
+    if "validation" in task.splits:
+        raise ConfigError(f"data.holdout_validation: task {task.name} already has a validation split "
+                          f"({len(task.splits['validation'])} sentences); leave the option out")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ConfigError(f"data.holdout_validation must be a fraction between 0 and 1, got {fraction!r}")
+    train = task.splits["train"]
+    n = round(len(train) * fraction)
+    if not 1 <= n < len(train):
+        raise ConfigError(f"data.holdout_validation={fraction} of {len(train)} training sentences leaves "
+                          f"{n} for validation and {len(train) - n} for training; both need at least one")
+    held = set(random.Random(seed).sample(range(len(train)), n))
+    splits = {"train": [s for i, s in enumerate(train) if i not in held],
+              "validation": [s for i, s in enumerate(train) if i in held]}
+    splits.update({k: v for k, v in task.splits.items() if k not in splits})
+    note = f"validation = {n} of {len(train)} training sentences held out (seed {seed}; data.holdout_validation)"
+    return TaskData(task.name, task.labels, splits, [*task.notes, note])

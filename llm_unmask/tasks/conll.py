@@ -26,10 +26,19 @@ class Block:
     rows: list[list[str]]
 
 
-def read_column_file(path: Path, sep: str | None = None, n_cols: int | None = None) -> list[Block]:
+def sep_name(sep: str | None) -> str:
+    """How a separator is named in messages: ``sep=tab``, ``sep=';'`` or whitespace (no ``sep``)."""
+    if sep is None:
+        return "whitespace (no sep option)"
+    return "sep=tab" if sep == "\t" else f"sep={sep!r}"
+
+
+def read_column_file(path: Path, sep: str | None = None, n_cols: int | None = None,
+                     min_cols: int = 1) -> list[Block]:
     """Split a column file into sentence blocks, checking that every line has the same column count.
 
-    ``n_cols`` fixes the expected count; otherwise the first token line sets it.
+    ``n_cols`` fixes the expected count; otherwise the first token line sets it. A first token line with
+    fewer than ``min_cols`` columns means the separator is wrong (e.g. sep=tab on a space-separated file).
     """
     text = read_text(path)
     blocks: list[Block] = []
@@ -52,10 +61,14 @@ def read_column_file(path: Path, sep: str | None = None, n_cols: int | None = No
                 cur = Block([], [])
             continue
         if expected is None:
+            if len(fields) < min_cols:
+                raise DataError(f"only {len(fields)} column(s) when split by {sep_name(sep)}; is the file "
+                                f"separated by something else?", path, lineno)
             expected, expected_from = len(fields), lineno
         elif len(fields) != expected:
             like = f" (as on line {expected_from})" if expected_from else ""
-            raise DataError(f"expected {expected} columns{like}, found {len(fields)}", path, lineno)
+            raise DataError(f"expected {expected} columns{like}, found {len(fields)} when split by "
+                            f"{sep_name(sep)}", path, lineno)
         cur.lines.append(lineno)
         cur.rows.append(fields)
     if cur.rows:
@@ -117,13 +130,19 @@ def split_paths(task: str, root: Path | None, opts: Options, names: dict[str, tu
     """Split -> file: explicit ``train``/``validation``/``test`` options win over files in ``root``.
 
     The train split is required; validation and test are optional (absent keys, never empty lists).
+    A relative explicit path is read from ``root`` (``--data-dir``) when there is one, else from the
+    current directory; the error names the full path it looked at.
     """
     paths: dict[str, Path] = {}
     for split, candidates in names.items():
         explicit = opts.path(split)
         if explicit is not None:
+            if root is not None and not explicit.is_absolute():
+                explicit = root / explicit
             if not explicit.is_file():
-                raise DataError(f"{split} file does not exist", explicit)
+                where = f"relative paths are read from --data-dir {root}" if root is not None else \
+                    "relative paths are read from the current directory when there is no --data-dir"
+                raise DataError(f"{split} file (option {split}=) does not exist; {where}", explicit)
             paths[split] = explicit
         elif root is not None:
             found = first_existing(root, *candidates)
@@ -145,12 +164,15 @@ def load_conll(name: str, root: Path | None, options: dict) -> TaskData:
     if sep == "":
         raise ConfigError(f"task {name}: option sep must not be empty (leave it out for whitespace)")
     if sep is not None:
-        sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # a literal backslash-t from the CLI means tab
+        from ..config import SEP_NAMES
+
+        sep = SEP_NAMES.get(sep, sep)  # 'tab' or a literal backslash-t from the CLI means a tab
     scheme = opts.str("scheme", "auto", ("auto", "iob2"))
     paths = split_paths(name, root, opts, SPLIT_FILES)
     splits, notes = {}, []
     for split, path in paths.items():
-        blocks = read_column_file(path, sep)
+        # the token and the tag must be different columns unless the user points both at the same one
+        blocks = read_column_file(path, sep, min_cols=1 if token_col == tag_col else 2)
         sentences, file_notes = blocks_to_sentences(path, blocks, token_col, tag_col, scheme=scheme)
         check_not_empty(split, sentences, path)
         splits[split], notes = sentences, notes + file_notes
