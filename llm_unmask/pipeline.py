@@ -236,16 +236,29 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
             _save_state(out / STATE, inner, loop)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
         return False
-    model = inner
     if not main_proc:
         return True  # evaluation and files belong to the main process
+    stats = {"train_seconds": train_seconds, "tokens_per_second": loop.tokens_per_second(),
+             "train_steps": state.step, "final_loss": state.loss}
+    finish_run(cfg, out, rid, inner, built, prep, task, acc.device, stats, extra, progress)
+    return True
+
+
+def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, prep: Prepared, task: TaskData,
+               device, stats: dict, extra: dict, progress: bool = False) -> None:
+    """Evaluate a trained run, save its model and write metrics.json last (the run is complete from then on).
+
+    Shared by solo runs and by the runs of a pack (:mod:`llm_unmask.packrun`), which pass their own ``stats``
+    (train_seconds, tokens_per_second, train_steps, final_loss) and ``extra`` (e.g. pack_size)."""
+    tok, pad, train = built.tokenizer, built.tokenizer.pad_token_id, prep.encoded["train"]
+    trainable, total = count_parameters(model)
     splits = {}
     for split in cfg.eval_splits:
         if split not in prep.encoded:
             log.warning("task %s has no '%s' split; not evaluated", task.name, split)
             continue
         pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
-                            device=acc.device, progress=progress)
+                            device=device, progress=progress)
         gold = [s.tags for s in prep.sentences[split]]
         splits[split] = score(gold, pred)
         splits[split]["n_truncated"] = prep.encoded[split].n_truncated
@@ -260,18 +273,17 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         "run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
         "unmask": cfg.model.unmask if cfg.model.unmask not in ("", "none") else None,
         "unmask_layers": list(plan.layers) if plan is not None else None,
-        "seed": cfg.seed, "splits": splits, "train_seconds": train_seconds,
-        "tokens_per_second": loop.tokens_per_second(), "peak_memory_bytes": peak_memory_bytes(),
-        "config_hash": config_hash(cfg), "train_steps": state.step, "final_loss": state.loss,
+        "seed": cfg.seed, "splits": splits, "train_seconds": stats["train_seconds"],
+        "tokens_per_second": stats["tokens_per_second"], "peak_memory_bytes": peak_memory_bytes(),
+        "config_hash": config_hash(cfg), "train_steps": stats["train_steps"], "final_loss": stats["final_loss"],
         "n_train": len(train), "n_truncated_train": train.n_truncated,
         "trainable_parameters": trainable, "total_parameters": total, "quantized": built.quantized,
-        "device": str(acc.device), "versions": library_versions(), "git_commit": git_commit(),
+        "device": str(device), "versions": library_versions(), "git_commit": git_commit(),
         "data_notes": list(task.notes), "labels": list(task.labels),
     }
     metrics.update(extra)
     (out / STATE).unlink(missing_ok=True)
     atomic_write_json(out / METRICS, metrics)
-    return True
 
 
 def save_model(model, tokenizer, path: Path) -> None:
@@ -299,8 +311,8 @@ class SweepRunner:
     the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
     and the adapters are removed again afterwards (peft ``unload``), so runs do not leak into each other."""
 
-    def __init__(self, output: str | Path, progress: bool = True):
-        self.output, self.progress = Path(output), progress
+    def __init__(self, output: str | Path, progress: bool = True, pack: int = 1):
+        self.output, self.progress, self.pack_size = Path(output), progress, pack
         self._tasks: dict[str, TaskData] = {}
         self._prepared: dict[tuple, Prepared] = {}
         self._base: tuple[str, BuiltModel] | None = None
@@ -319,29 +331,70 @@ class SweepRunner:
         if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
             return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name)
         built = self._with_fresh_adapters(cfg, task)
-        key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
-               repr(sorted(cfg.data.options.items())))
-        if key not in self._prepared:
-            self._prepared[key] = prepare(cfg, task, built.tokenizer)
         try:
-            return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepared[key],
+            return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepare(cfg, task, built),
                           progress=self.progress, run_name=job.name)
         finally:
             self._strip_adapters(built)
             _release_cached_memory()
 
-    def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+    def pack_key(self, job) -> str | None:
+        """Runs that may train in one pack (:mod:`llm_unmask.pack`): LoRA runs whose configs differ only in seed
+        and unmask spec (same model, task, max length, LoRA rank, schedule...). A tiny random base is drawn from
+        the seed, so there the seed must match too."""
         import copy
 
-        from .model import add_lora, init_head
-        from .unmask import apply_unmask
+        from .config import config_hash
+
+        cfg = job.cfg
+        if not cfg.model.lora.enabled:
+            return None
+        plain = copy.deepcopy(cfg)
+        plain.model.unmask = None
+        return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
+
+    def run_pack(self, jobs, desc: str = "pack") -> dict:
+        """Train ``jobs`` (same :meth:`pack_key`) as one pack over the shared base; per job its folder or error."""
+        from .packrun import run_lora_pack
+
+        cfg = jobs[0].cfg
+        task = self.task(cfg)
+        base = self._base_model(cfg, task)
+        try:
+            return run_lora_pack(jobs, self.output, base, self._prepare(cfg, task, base), task,
+                                 progress=self.progress, desc=desc)
+        except BaseException:
+            self._base = None  # the pack failed half-way: never reuse a base it may have left modified
+            raise
+        finally:
+            _release_cached_memory()
+
+    def _prepare(self, cfg: RunConfig, task: TaskData, built: BuiltModel) -> Prepared:
+        key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
+               repr(sorted(cfg.data.options.items())))
+        if key not in self._prepared:
+            self._prepared[key] = prepare(cfg, task, built.tokenizer)
+        return self._prepared[key]
+
+    def _base_model(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+        """The base without adapters or unmasking, loaded once and reused (a tiny random base: once per seed)."""
+        import copy
 
         base_cfg = copy.deepcopy(cfg.model)
         base_cfg.unmask, base_cfg.lora.enabled = None, False
-        key = repr((base_cfg, tuple(task.labels)))
+        tiny = bool(base_cfg.tiny_random)
+        key = repr((base_cfg, tuple(task.labels), cfg.seed if tiny else None, cfg.data.limit_train if tiny else None))
         if self._base is None or self._base[0] != key:
-            self._base = (key, build_model(base_cfg, task.labels, seed=cfg.seed))
-        base = self._base[1]
+            self._base = None  # free the old base before loading the next
+            texts = train_texts(task, cfg.data.limit_train) if tiny else None
+            self._base = (key, build_model(base_cfg, task.labels, seed=cfg.seed, train_texts=texts))
+        return self._base[1]
+
+    def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+        from .model import add_lora, init_head
+        from .unmask import apply_unmask
+
+        base = self._base_model(cfg, task)
         init_head(base.model, base.head_name, cfg.seed)
         model = add_lora(base.model, cfg.model, base.head_name, base.quantized, cfg.seed)
         apply_unmask(model, cfg.model.unmask)

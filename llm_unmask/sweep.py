@@ -92,28 +92,69 @@ class SweepResult:
     failed: list[tuple[str, str]]
 
 
+def group_packs(todo: Sequence[Job], key: Callable[[Job], str | None], size: int) -> list[list[Job]]:
+    """Jobs that can share a pack (same ``key``, not None) in packs of at most ``size``, as even as possible;
+    every other job alone. Deterministic, so a re-run after a kill forms the same packs of the same missing runs."""
+    from .pack import pack_sizes
+
+    groups: dict[str, list[Job]] = {}
+    units: list[list[Job]] = []
+    for job in todo:
+        k = key(job) if size > 1 else None
+        if k is None:
+            units.append([job])
+        else:
+            if k not in groups:
+                groups[k] = []
+                units.append(groups[k])  # the pack's place: where its first job was
+            groups[k].append(job)
+    out = []
+    for unit in units:
+        start = 0
+        for n in pack_sizes(len(unit), size) if len(unit) > 1 else [1]:
+            out.append(unit[start:start + n])
+            start += n
+    return out
+
+
 def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shard=(0, 1),
              progress: bool = True) -> SweepResult:
-    """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on."""
+    """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on.
+
+    When ``run`` packs (``run.pack_size > 1``, :class:`llm_unmask.pipeline.SweepRunner`), jobs with the same
+    ``run.pack_key`` train together through ``run.run_pack(jobs, desc)``."""
     mine = shard_jobs(jobs, shard)
     result = SweepResult([], [], [])
     todo = [j for j in mine if not is_complete(Path(output) / j.name)]
     result.skipped = [j.name for j in mine if j not in todo]
     log.info("sweep shard %d/%d: %d jobs, %d already complete, %d to run", shard[0], shard[1], len(mine),
              len(result.skipped), len(todo))
-    for i, job in enumerate(todo, 1):
-        log.info("[%d/%d] %s", i, len(todo), job.name)
-        if is_complete(Path(output) / job.name):  # another worker finished it since the list was made
-            result.skipped.append(job.name)
+    units = group_packs(todo, getattr(run, "pack_key", lambda job: None), getattr(run, "pack_size", 1))
+    finished = 0
+    for i, unit in enumerate(units, 1):
+        unit = [job for job in unit if not is_complete(Path(output) / job.name)]
+        result.skipped.extend(j.name for j in units[i - 1] if j not in unit)  # another worker finished it
+        if not unit:
             continue
+        names = ", ".join(j.name for j in unit)
+        log.info("[%d/%d] %s", finished + 1, len(todo), names if len(unit) == 1 else f"pack of {len(unit)}: {names}")
         try:
-            path = run(job)
+            if len(unit) == 1:
+                outcome = {unit[0].name: run(unit[0])}
+            else:
+                desc = f"pack {i}/{len(units)} ({len(unit)} runs; done {finished}/{len(todo)})"
+                outcome = run.run_pack(unit, desc)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # keep going: one OOM must not cost the other runs
-            result.failed.append((job.name, f"{type(exc).__name__}: {exc}"))
-            continue
-        (result.done if is_complete(path) else result.skipped).append(job.name)
+            outcome = {job.name: exc for job in unit}
+        for job in unit:
+            got = outcome.get(job.name)
+            if isinstance(got, BaseException):
+                result.failed.append((job.name, f"{type(got).__name__}: {got}"))
+            else:
+                (result.done if got is not None and is_complete(got) else result.skipped).append(job.name)
+        finished += len(unit)
     return result
 
 

@@ -1,0 +1,208 @@
+"""Train a pack of sweep runs together (:mod:`llm_unmask.pack`) and write each run's folder as a solo run would.
+
+Runs stay runs: each member holds its own lock and ``<id>.tmp`` folder (config.yaml, train.log with its own
+per-step losses), and is finished by :func:`llm_unmask.pipeline.finish_run` (evaluation, ``model/`` as an
+ordinary peft adapter, metrics.json with ``pack_size``), then renamed into place atomically.
+
+A pack saves its training state (every run's weights and optimizer slices, the loop's schedule position) in
+``<output>/.packs/<pack id>.pt``, the pack id naming its members. Killed and re-run, the same missing runs form
+the same pack and resume there; a pack whose members changed (some finished, or held by another worker) starts
+its runs afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .config import dump_yaml
+from .io import atomic_replace_dir, atomic_write_text
+from .model import BuiltModel, add_lora, enable_checkpointing, init_head
+from .pack import LoraPack, collate_pack, load_peft_weights, peft_weights
+from .runs import ERROR, Lock, is_complete
+from .train import TrainLoop, make_accelerator
+
+log = logging.getLogger(__name__)
+
+PACK_DIR = ".packs"
+
+
+def pack_id(names: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+
+
+def _append_log(tmp: Path, line: str) -> None:
+    with open(tmp / "train.log", "a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} DEBUG llm_unmask.packrun: {line}\n")
+
+
+def _detach_lora(peft_model) -> torch.nn.Module:
+    """peft's own unload: the base as it was before ``add_lora`` (head included)."""
+    return peft_model.unload()
+
+
+def run_lora_pack(jobs: Sequence, output: Path, base: BuiltModel, prep, task, *, progress: bool = True,
+                  stop_after: int | None = None, desc: str = "pack") -> dict[str, Path | BaseException]:
+    """Train ``jobs`` (LoRA runs that differ only in seed and unmask spec) as one pack over ``base``.
+
+    Returns, per job name, its run folder or the exception that stopped it. ``base.model`` is left without
+    adapters or hooks (it may be a new object: peft's unload)."""
+    output = Path(output)
+    outcome: dict[str, Path | BaseException] = {}
+    members, locks = [], []
+    for job in jobs:
+        if is_complete(output / job.name):
+            outcome[job.name] = output / job.name
+            continue
+        lock = Lock.acquire(output / ".locks" / job.name)
+        if lock is None:
+            log.info("skip %s (another worker holds its lock)", job.name)
+            outcome[job.name] = output / job.name
+            continue
+        members.append(job)
+        locks.append(lock)
+    try:
+        if members:
+            outcome.update(_train_pack(members, output, base, prep, task, progress, stop_after, desc))
+    finally:
+        for lock in locks:
+            lock.release()
+    return outcome
+
+
+def _train_pack(members, output: Path, base: BuiltModel, prep, task, progress, stop_after, desc) -> dict:
+    cfg0 = members[0].cfg
+    names = [j.name for j in members]
+    state_path = output / PACK_DIR / f"{pack_id(names)}.pt"
+    saved = torch.load(state_path, map_location="cpu", weights_only=False) if state_path.is_file() else None
+    if saved is not None and saved.get("members") != names:
+        saved = None
+    tmps = [output / f"{name}.tmp" for name in names]
+    for job, tmp in zip(members, tmps):
+        if saved is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(tmp / "config.yaml", dump_yaml(job.cfg))
+        _append_log(tmp, f"training in a pack of {len(members)} runs: {', '.join(names)}")
+    inits = []
+    for job in members:  # each run's initial head and adapters, seeded exactly as its solo run seeds them
+        init_head(base.model, base.head_name, job.cfg.seed)
+        peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
+        inits.append(peft_weights(peft, base.head_name))
+        base.model = _detach_lora(peft)
+    if cfg0.train.gradient_checkpointing:
+        enable_checkpointing(base.model)
+    from .unmask import find_decoder_layers
+
+    num_layers = len(find_decoder_layers(base.model)[1]) if base.is_decoder else 0
+    pack = LoraPack(base.model, base.head_name, inits, [j.cfg.model.unmask for j in members], num_layers,
+                    is_decoder=base.is_decoder)
+    train, pad = prep.encoded["train"], base.tokenizer.pad_token_id
+    acc = make_accelerator(cfg0.train)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    torch.manual_seed(cfg0.seed)  # the pack's one random stream (dropout)
+
+    def make_batch(per_run):
+        return collate_pack([([train.input_ids[i] for i in idx], [train.labels[i] for i in idx])
+                             for idx in per_run], pad)
+
+    loop = TrainLoop(pack, cfg0.train, n_examples=len(train), seed=[j.cfg.seed for j in members], accelerator=acc,
+                     progress=progress, lengths=[len(x) for x in train.input_ids], desc=desc, make_batch=make_batch)
+    inner = acc.unwrap_model(loop.model)
+    if saved is not None:
+        params = dict(inner.named_parameters())
+        with torch.no_grad():
+            for n, w in saved["weights"].items():
+                params[n].copy_(w)
+        loop.load_state_dict(saved["loop"])
+        for tmp in tmps:
+            _append_log(tmp, f"resumed from {state_path} at update {loop.state.step}")
+    every = cfg0.train.save_every or loop.updates_per_epoch
+    log_every = max(1, cfg0.train.log_every)
+
+    def save():
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        weights = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
+        part = state_path.with_name(state_path.name + ".part")
+        torch.save({"members": names, "weights": weights, "loop": loop.state_dict()}, part)
+        os.replace(part, state_path)
+
+    def callback(st):
+        if st.step % log_every == 0 or st.step == loop.total_steps:
+            tps = loop.tokens_per_second()
+            for tmp, loss in zip(tmps, st.run_losses):
+                _append_log(tmp, f"step {st.step}/{loop.total_steps} loss {loss:.6f} tokens/s {tps:.0f} (pack)")
+        if st.step % every == 0 and st.step < loop.total_steps:
+            save()
+
+    try:
+        state = loop.run(callback=callback, stop_at=stop_after)
+    except torch.cuda.OutOfMemoryError as exc:
+        from .errors import RunError
+
+        k = len(members)
+        raise RunError(f"a pack of {k} runs does not fit in device memory; try --pack {max(1, k // 2)}") from exc
+    if state.step < loop.total_steps:
+        save()
+        for tmp in tmps:
+            _append_log(tmp, f"stopped at update {state.step} of {loop.total_steps}; the next run resumes here")
+        base.model = inner.unpack()
+        return {n: t for n, t in zip(names, tmps)}
+    run_weights = [inner.run_weights(k) for k in range(len(members))]
+    losses = state.run_losses
+    seconds, pack_tps = loop.elapsed(), loop.tokens_per_second()
+    base.model = inner.unpack()
+    if cfg0.train.gradient_checkpointing:
+        _disable_checkpointing(base.model)
+    outcome: dict[str, Path | BaseException] = {}
+    for k, (job, tmp) in enumerate(zip(members, tmps)):
+        stats = {"train_seconds": seconds, "tokens_per_second": pack_tps / len(members),
+                 "train_steps": state.step, "final_loss": losses[k]}
+        extra = {"pack_size": len(members), "pack_tokens_per_second": pack_tps}
+        outcome[job.name] = _finish_member(job, tmp, output, base, run_weights[k], prep, task, acc.device,
+                                           stats, extra)
+    state_path.unlink(missing_ok=True)
+    return outcome
+
+
+def _finish_member(job, tmp: Path, output: Path, base: BuiltModel, weights: dict, prep, task, device, stats, extra):
+    """One run of a finished pack: its own peft model, evaluated and written through the solo run's code."""
+    from .pipeline import _setup_file_log, finish_run
+    from .unmask import apply_unmask, remove_unmask
+
+    handler = _setup_file_log(tmp / "train.log")
+    peft = None
+    try:
+        peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
+        load_peft_weights(peft, base.head_name, weights)
+        if base.is_decoder:
+            apply_unmask(peft, job.cfg.model.unmask)
+        built = BuiltModel(peft, base.tokenizer, base.head_name, base.quantized, base.is_decoder)
+        finish_run(job.cfg, tmp, job.name, peft, built, prep, task, device, stats, extra)
+        atomic_replace_dir(tmp, output / job.name)
+        return output / job.name
+    except Exception as exc:
+        log.exception("run %s failed", job.name)
+        atomic_write_text(tmp / ERROR, f"{type(exc).__name__}: {exc}\n")
+        return exc
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        if peft is not None:
+            remove_unmask(peft)
+            base.model = _detach_lora(peft)
+
+
+def _disable_checkpointing(model) -> None:
+    disable = getattr(model, "activation_checkpointing_disable", None) or getattr(
+        model, "gradient_checkpointing_disable", None)
+    if disable is not None:
+        disable()
