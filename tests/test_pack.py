@@ -153,7 +153,9 @@ def test_clipping_is_per_run():
     after_norm = torch.sqrt(sum(p.grad[2].pow(2).sum() for p in params))
     assert after_norm == pytest.approx(1.0, rel=1e-4)
     for k in (0, 1, 3):
-        scale = min(1.0, 1.0 / (float(norms[k]) + 1e-6))
+        own = float(torch.sqrt(sum(b[k].pow(2).sum() for b in before)))  # run k's own norm, nobody else's
+        assert float(norms[k]) == pytest.approx(own, rel=1e-5)
+        scale = min(1.0, 1.0 / (own + 1e-6))
         for p, b in zip(params, before):
             torch.testing.assert_close(p.grad[k], b[k] * scale)
 
