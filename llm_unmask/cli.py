@@ -100,6 +100,30 @@ def workers_option(fn):
                              "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")(fn)
 
 
+def pack_option(fn):
+    """``--pack K|auto`` of every sweep-like command (see :mod:`llm_unmask.pack`)."""
+    return click.option("--pack", default="auto", show_default=True, metavar="K|auto",
+                        help="Train up to K runs together in one process as one batched model (LoRA runs over one "
+                             "shared base; runs that differ in model, task, max length or LoRA rank never share a "
+                             "pack). 1 = one run at a time. auto: as many as free GPU memory holds at the measured "
+                             "per-run footprint (at most 16), 4 without a GPU. Each run still gets its own folder.")(fn)
+
+
+def parse_pack(text: str) -> int | str:
+    """'auto' or a positive integer (the --pack flag)."""
+    from .errors import ConfigError
+
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        k = int(text)
+        if k < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--pack must be a positive integer or 'auto', got '{text}'") from None
+    return k
+
+
 def build_config(config, model, gguf_file, tiny_random, data_dir, overrides, **direct):
     from .config import load_config
 
@@ -228,14 +252,16 @@ def _print_run(path: Path) -> None:
 @click.option("--shard", default=None, help="K/N: run only every N-th job starting at K (0-based).")
 @click.option("--dry-run", is_flag=True, help="List this shard's jobs and whether they are done; train nothing.")
 @workers_option
+@pack_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
-              seeds, shard, dry_run, workers):
+              seeds, shard, dry_run, workers, pack):
     """Every (task, unmask config, seed) run; resumable and shardable.
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
     scripts/slurm_sweep.sh) share one --output folder without clobbering each other; --workers N
-    starts N such workers here (small models: several runs at once keep a GPU busy).
+    starts N such workers here (small models: several runs at once keep a GPU busy). --pack K trains up
+    to K runs together as one batched model in this process (see README, "Packs").
     """
     from .pipeline import SweepRunner
     from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
@@ -245,9 +271,10 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     task_list = [t.strip() for t in (tasks or cfg.data.task).split(",") if t.strip()]
     jobs = sl_jobs(cfg, task_list, parse_codes(codes, groups), parse_seeds(seeds))
     sh = parse_shard(shard)
+    pack = parse_pack(pack)
     if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return
-    result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
+    result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet, pack=pack), sh)
     finish_sweep("sweep", result)
 
 

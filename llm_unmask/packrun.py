@@ -206,3 +206,59 @@ def _disable_checkpointing(model) -> None:
         model, "gradient_checkpointing_disable", None)
     if disable is not None:
         disable()
+
+
+CPU_PACK = 4
+"""``--pack auto`` without a GPU: CPU steps are compute-bound, so packs buy little there; 4 keeps memory small."""
+MAX_PACK = 16
+
+
+def measure_run_bytes(base: BuiltModel, prep, job) -> int:
+    """Device memory one more run of a pack needs: a pack of one over ``base`` takes one full update (forward,
+    backward, AdamW state) on the ``batch_size`` longest training sentences; the peak above what the base holds."""
+    from .train import build_optimizer
+
+    cfg = job.cfg
+    init_head(base.model, base.head_name, cfg.seed)
+    peft = add_lora(base.model, cfg.model, base.head_name, base.quantized, cfg.seed)
+    inits = [peft_weights(peft, base.head_name)]
+    base.model = _detach_lora(peft)
+    from .unmask import find_decoder_layers
+
+    device = next(base.model.parameters()).device
+    num_layers = len(find_decoder_layers(base.model)[1]) if base.is_decoder else 0
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    pack = LoraPack(base.model, base.head_name, inits, [cfg.model.unmask], num_layers, is_decoder=base.is_decoder)
+    pack.to(device)
+    try:
+        train = prep.encoded["train"]
+        longest = sorted(range(len(train)), key=lambda i: -len(train.input_ids[i]))[: cfg.train.batch_size]
+        batch = collate_pack([([train.input_ids[i] for i in longest], [train.labels[i] for i in longest])],
+                             base.tokenizer.pad_token_id)
+        opt = build_optimizer(pack, cfg.train, device_type=device.type)
+        from .train import make_accelerator
+
+        with make_accelerator(cfg.train).autocast():
+            out = pack(**{k: v.to(device) for k, v in batch.items()})
+        out.loss.backward()
+        opt.step()
+        torch.cuda.synchronize()
+        return max(1, torch.cuda.max_memory_allocated() - before)
+    finally:
+        base.model = pack.unpack()
+        del pack
+        torch.cuda.empty_cache()
+
+
+def choose_pack_size(n_runs: int, per_run_bytes: int | None, free_bytes: int | None) -> tuple[int, str]:
+    """``--pack auto``: (K, why). Without a GPU :data:`CPU_PACK`; with one, as many runs as 90% of the free
+    memory holds at the measured footprint, at most :data:`MAX_PACK` and at most the runs there are."""
+    if per_run_bytes is None or free_bytes is None:
+        k = max(1, min(CPU_PACK, n_runs))
+        return k, f"no GPU: packs of {k} (CPU steps are compute-bound, bigger packs buy little there)"
+    fits = int(0.9 * free_bytes // per_run_bytes)
+    k = max(1, min(MAX_PACK, fits, n_runs))
+    return k, (f"{free_bytes / 2**30:.1f} GiB free, {per_run_bytes / 2**30:.2f} GiB per run measured: "
+               f"{fits} would fit, packs of {k} (at most {MAX_PACK}, {n_runs} runs to do)")

@@ -311,7 +311,7 @@ class SweepRunner:
     the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
     and the adapters are removed again afterwards (peft ``unload``), so runs do not leak into each other."""
 
-    def __init__(self, output: str | Path, progress: bool = True, pack: int = 1):
+    def __init__(self, output: str | Path, progress: bool = True, pack: int | str = 1):
         self.output, self.progress, self.pack_size = Path(output), progress, pack
         self._tasks: dict[str, TaskData] = {}
         self._prepared: dict[tuple, Prepared] = {}
@@ -352,6 +352,28 @@ class SweepRunner:
         plain = copy.deepcopy(cfg)
         plain.model.unmask = None
         return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
+
+    def choose_pack(self, todo) -> int:
+        """The pack size for these jobs: ``pack`` as given, or for ``"auto"`` what free device memory holds at a
+        measured per-run footprint (:func:`llm_unmask.packrun.choose_pack_size`), logged with the reason."""
+        from .packrun import choose_pack_size, measure_run_bytes
+
+        if self.pack_size != "auto":
+            return int(self.pack_size)
+        packable = [j for j in todo if self.pack_key(j) is not None]
+        if not packable:
+            return 1
+        largest = max(sum(1 for j in packable if self.pack_key(j) == self.pack_key(p)) for p in packable)
+        per_run = free = None
+        if torch.cuda.is_available():
+            job = packable[0]
+            task = self.task(job.cfg)
+            base = self._base_model(job.cfg, task)
+            per_run = measure_run_bytes(base, self._prepare(job.cfg, task, base), job)
+            free = torch.cuda.mem_get_info()[0] + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+        k, why = choose_pack_size(largest, per_run, free)
+        log.info("--pack auto: %s", why)
+        return k
 
     def run_pack(self, jobs, desc: str = "pack") -> dict:
         """Train ``jobs`` (same :meth:`pack_key`) as one pack over the shared base; per job its folder or error."""

@@ -121,15 +121,16 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
              progress: bool = True) -> SweepResult:
     """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on.
 
-    When ``run`` packs (``run.pack_size > 1``, :class:`llm_unmask.pipeline.SweepRunner`), jobs with the same
-    ``run.pack_key`` train together through ``run.run_pack(jobs, desc)``."""
+    When ``run`` packs (``run.choose_pack(todo) > 1``, :class:`llm_unmask.pipeline.SweepRunner`), jobs with the
+    same ``run.pack_key`` train together through ``run.run_pack(jobs, desc)``."""
     mine = shard_jobs(jobs, shard)
     result = SweepResult([], [], [])
     todo = [j for j in mine if not is_complete(Path(output) / j.name)]
     result.skipped = [j.name for j in mine if j not in todo]
     log.info("sweep shard %d/%d: %d jobs, %d already complete, %d to run", shard[0], shard[1], len(mine),
              len(result.skipped), len(todo))
-    units = group_packs(todo, getattr(run, "pack_key", lambda job: None), getattr(run, "pack_size", 1))
+    size = run.choose_pack(todo) if hasattr(run, "choose_pack") else 1
+    units = group_packs(todo, getattr(run, "pack_key", lambda job: None), size)
     finished = 0
     for i, unit in enumerate(units, 1):
         unit = [job for job in unit if not is_complete(Path(output) / job.name)]

@@ -219,3 +219,26 @@ def test_packs_group_only_runs_that_can_share_a_base():
     full = sl_jobs(load_config(ROOT / "configs/llm_unmask/tiny.yaml"), ["synthetic-right"], SPECS, [120])
     assert [len(u) for u in group_packs(full, runner.pack_key, 4)] == [1, 1, 1, 1]  # full fine-tunes: solo
     assert [len(u) for u in group_packs(jobs, runner.pack_key, 1)] == [1] * len(jobs)
+
+
+def test_cli_pack_flag(tmp_path, caplog):
+    import logging
+
+    from click.testing import CliRunner
+
+    from llm_unmask.cli import main
+
+    args = ["sweep", "--config", "tiny", "--quiet", "--unmask", "0000,1111", "--seeds", "120"]
+    args += [a for item in LORA for a in ("--set", item)]
+    r = CliRunner().invoke(main, args + ["--pack", "0", "--output", str(tmp_path)])
+    assert r.exit_code == 2 and "--pack" in r.output and len(r.output.strip().splitlines()) == 1
+    assert "--pack K|auto" in CliRunner().invoke(main, ["sweep", "--help"]).output
+    r = CliRunner().invoke(main, args + ["--pack", "1", "--output", str(tmp_path / "one")])
+    assert r.exit_code == 0, r.output
+    assert all("pack_size" not in read(d) for d in (tmp_path / "one").iterdir() if is_complete(d))
+    with caplog.at_level(logging.INFO, logger="llm_unmask.pipeline"):
+        r = CliRunner().invoke(main, args + ["--output", str(tmp_path / "auto")])  # the default: auto
+    assert r.exit_code == 0, r.output
+    assert "--pack auto: no GPU: packs of 2" in caplog.text
+    runs = [d for d in (tmp_path / "auto").iterdir() if is_complete(d)]
+    assert len(runs) == 2 and all(read(d)["pack_size"] == 2 for d in runs)
