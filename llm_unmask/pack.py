@@ -150,18 +150,8 @@ class LoraPack(nn.Module):
     def stacked_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    @torch.no_grad()
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Per-run clipping: each run's gradient is scaled by its own norm, as torch's clip_grad_norm_ would do
-        for that run alone (never one norm over the pack). Returns the K norms."""
-        grads = [p.grad for p in self.stacked_parameters() if p.grad is not None]
-        if not grads:
-            return torch.zeros(self.k)
-        norms = sum(g.float().pow(2).flatten(1).sum(1) for g in grads).sqrt()
-        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
-        return norms
+        return clip_per_run(self.stacked_parameters(), max_norm, self.k)
 
     def run_weights(self, k: int) -> dict:
         """Run k's trained weights, in the form :func:`peft_weights` reads and :func:`load_peft_weights` writes."""
@@ -179,6 +169,85 @@ class LoraPack(nn.Module):
             _set(self.base, name, self.base.get_submodule(name).base)
         setattr(self.base, self.head, self._original_head)
         return self.base
+
+
+@torch.no_grad()
+def clip_per_run(params: Sequence[torch.Tensor], max_norm: float, k: int) -> torch.Tensor:
+    """Per-run clipping of stacked parameters: each run's gradient is scaled by its own norm, as torch's
+    clip_grad_norm_ would do for that run alone (never one norm over the pack). Returns the K norms."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(k)
+    norms = sum(g.float().pow(2).flatten(1).sum(1) for g in grads).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+    return norms
+
+
+class FullPack(nn.Module):
+    """K same-shaped models fine-tuned in full, as one: their parameters stacked (``torch.func``'s
+    ``stack_module_state``) and run with ``functional_call`` under ``vmap`` over the models, the batch shared
+    (the runs of a full pack have identical batches). Each model's unmask flags are one more vmapped input.
+
+    ``forward(input_ids, attention_mask, labels)`` returns the sum of the models' losses (``loss``) and each
+    model's loss (``run_losses``); under ``vmap`` dropout draws differ per model (``randomness="different"``).
+    """
+
+    def __init__(self, models: Sequence[nn.Module], specs: Sequence, num_layers: int, is_decoder: bool = True):
+        super().__init__()
+        import copy
+
+        from torch.func import stack_module_state
+
+        self.k = len(models)
+        params, buffers = stack_module_state(list(models))
+        self.names = list(params)
+        self.stacked = nn.ParameterList()
+        for name in self.names:
+            p = nn.Parameter(params[name].detach().clone())
+            setattr(p, PACKED, 1)
+            self.stacked.append(p)
+        self._buffers_stacked = {n: b.detach().clone() for n, b in buffers.items()}
+        self.shell = copy.deepcopy(models[0])  # its own tensors are never used: functional_call swaps them in
+        for p in self.shell.parameters():
+            p.requires_grad_(False)
+        self.is_decoder = is_decoder
+        self.register_buffer("flags", unmask_flags(specs, num_layers) if is_decoder else torch.zeros(self.k, 0),
+                             persistent=False)
+        if is_decoder:
+            apply_row_unmask(self.shell)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._buffers_stacked = {n: fn(b) for n, b in self._buffers_stacked.items()}
+        return super()._apply(fn, *args, **kwargs)
+
+    def forward(self, input_ids, attention_mask, labels=None, **_) -> PackOutput:
+        from torch.func import functional_call, vmap
+
+        shell, decoder = self.shell, self.is_decoder
+
+        def one(params, buffers, flags):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+            if decoder:
+                kw[FLAGS_KWARG] = flags
+            out = functional_call(shell, (params, buffers), (), kw)
+            return (out.loss if labels is not None else out.logits.new_zeros(())), out.logits
+
+        params = dict(zip(self.names, self.stacked))
+        losses, logits = vmap(one, randomness="different")(params, self._buffers_stacked, self.flags)
+        if labels is None:
+            return PackOutput(logits=logits)
+        return PackOutput(loss=losses.sum(), run_losses=losses, logits=logits)
+
+    def stacked_parameters(self) -> list[nn.Parameter]:
+        return list(self.stacked)
+
+    def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
+        return clip_per_run(self.stacked_parameters(), max_norm, self.k)
+
+    def run_weights(self, k: int) -> dict[str, torch.Tensor]:
+        return {n: p[k].detach() for n, p in zip(self.names, self.stacked)}
 
 
 def peft_weights(peft_model, head: str) -> dict:

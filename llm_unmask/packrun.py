@@ -1,5 +1,8 @@
 """Train a pack of sweep runs together (:mod:`llm_unmask.pack`) and write each run's folder as a solo run would.
 
+Two kinds of pack share this one path: :class:`LoraKind` (LoRA runs over one frozen base) and :class:`FullKind`
+(full fine-tunes of same-shaped models with identical batches, stacked with ``torch.func``).
+
 Runs stay runs: each member holds its own lock and ``<id>.tmp`` folder (config.yaml, train.log with its own
 per-step losses), and is finished by :func:`llm_unmask.pipeline.finish_run` (evaluation, ``model/`` as an
 ordinary peft adapter, metrics.json with ``pack_size``), then renamed into place atomically.
@@ -25,7 +28,7 @@ import torch
 from .config import dump_yaml
 from .io import atomic_replace_dir, atomic_write_text
 from .model import BuiltModel, add_lora, enable_checkpointing, init_head
-from .pack import LoraPack, collate_pack, load_peft_weights, peft_weights
+from .pack import FullPack, LoraPack, collate_pack, load_peft_weights, peft_weights
 from .runs import ERROR, Lock, is_complete
 from .train import TrainLoop, make_accelerator
 
@@ -48,12 +51,116 @@ def _detach_lora(peft_model) -> torch.nn.Module:
     return peft_model.unload()
 
 
-def run_lora_pack(jobs: Sequence, output: Path, base: BuiltModel, prep, task, *, progress: bool = True,
-                  stop_after: int | None = None, desc: str = "pack") -> dict[str, Path | BaseException]:
-    """Train ``jobs`` (LoRA runs that differ only in seed and unmask spec) as one pack over ``base``.
+class LoraKind:
+    """LoRA runs that differ only in seed and unmask spec, over ``base`` (left without adapters or hooks after
+    the pack: ``base.model`` may be a new object, peft's unload)."""
 
-    Returns, per job name, its run folder or the exception that stopped it. ``base.model`` is left without
-    adapters or hooks (it may be a new object: peft's unload)."""
+    def __init__(self, base: BuiltModel):
+        self.base = base
+        self.tokenizer, self.is_decoder = base.tokenizer, base.is_decoder
+
+    def build(self, members, cfg) -> torch.nn.Module:
+        base = self.base
+        inits = []
+        for job in members:  # each run's initial head and adapters, seeded exactly as its solo run seeds them
+            init_head(base.model, base.head_name, job.cfg.seed)
+            peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
+            inits.append(peft_weights(peft, base.head_name))
+            base.model = _detach_lora(peft)
+        if cfg.train.gradient_checkpointing:
+            enable_checkpointing(base.model)
+        return LoraPack(base.model, base.head_name, inits, [j.cfg.model.unmask for j in members],
+                        _num_layers(base.model, base.is_decoder), is_decoder=base.is_decoder)
+
+    def make_batch(self, train, pad):
+        return lambda per_run: collate_pack([([train.input_ids[i] for i in idx], [train.labels[i] for i in idx])
+                                             for idx in per_run], pad)
+
+    def unpack(self, pack, cfg) -> None:
+        self.base.model = pack.unpack()
+        if cfg.train.gradient_checkpointing:
+            _disable_checkpointing(self.base.model)
+
+    def run_model(self, job, weights) -> BuiltModel:
+        """Run ``job`` as an ordinary peft model holding its trained ``weights`` (what a solo run evaluates)."""
+        from .unmask import apply_unmask
+
+        base = self.base
+        peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
+        load_peft_weights(peft, base.head_name, weights)
+        if base.is_decoder:
+            apply_unmask(peft, job.cfg.model.unmask)
+        return BuiltModel(peft, base.tokenizer, base.head_name, base.quantized, base.is_decoder)
+
+    def release(self, built: BuiltModel) -> None:
+        from .unmask import remove_unmask
+
+        remove_unmask(built.model)
+        self.base.model = _detach_lora(built.model)
+
+
+class FullKind:
+    """Full fine-tunes with identical batches (same seed and data), one model per run built exactly as its
+    solo run builds it (``build(job) -> BuiltModel``), stacked into a :class:`llm_unmask.pack.FullPack`."""
+
+    def __init__(self, build):
+        self._build, self.models = build, {}
+
+    def build(self, members, cfg) -> torch.nn.Module:
+        if cfg.train.gradient_checkpointing:
+            from .errors import ConfigError
+
+            raise ConfigError("full fine-tunes with train.gradient_checkpointing=true are not packed; use --pack 1")
+        self.models = {job.name: self._build(job) for job in members}
+        first = self.models[members[0].name]
+        self.tokenizer, self.is_decoder = first.tokenizer, first.is_decoder
+        from .unmask import remove_unmask
+
+        for built in self.models.values():  # the pack's shell gets the per-row plan; the runs get theirs back later
+            remove_unmask(built.model)
+        return FullPack([self.models[j.name].model for j in members], [j.cfg.model.unmask for j in members],
+                        _num_layers(first.model, first.is_decoder), is_decoder=first.is_decoder)
+
+    def make_batch(self, train, pad):
+        from .batching import collate
+
+        def make(per_run):  # identical batches: every run's indices are the same
+            idx = per_run[0]
+            return collate([train.input_ids[i] for i in idx], [train.labels[i] for i in idx], pad)
+        return make
+
+    def unpack(self, pack, cfg) -> None:
+        pass
+
+    def run_model(self, job, weights) -> BuiltModel:
+        from .unmask import apply_unmask
+
+        built = self.models[job.name]
+        params = dict(built.model.named_parameters())
+        with torch.no_grad():
+            for n, w in weights.items():
+                params[n].copy_(w)
+        if built.is_decoder:
+            apply_unmask(built.model, job.cfg.model.unmask)
+        return built
+
+    def release(self, built: BuiltModel) -> None:
+        pass
+
+
+def _num_layers(model, is_decoder: bool) -> int:
+    from .unmask import find_decoder_layers
+
+    return len(find_decoder_layers(model)[1]) if is_decoder else 0
+
+
+def run_pack(jobs: Sequence, output: Path, kind, prep, task, *, progress: bool = True,
+             stop_after: int | None = None, desc: str = "pack", extras: dict | None = None
+             ) -> dict[str, Path | BaseException]:
+    """Train ``jobs`` as one pack of ``kind`` (:class:`LoraKind` or :class:`FullKind`).
+
+    Returns, per job name, its run folder or the exception that stopped it. ``extras`` (job name -> dict) go
+    into the runs' metrics.json, as ``run_sl``'s ``extra_metrics`` do."""
     output = Path(output)
     outcome: dict[str, Path | BaseException] = {}
     members, locks = [], []
@@ -70,14 +177,14 @@ def run_lora_pack(jobs: Sequence, output: Path, base: BuiltModel, prep, task, *,
         locks.append(lock)
     try:
         if members:
-            outcome.update(_train_pack(members, output, base, prep, task, progress, stop_after, desc))
+            outcome.update(_train_pack(members, output, kind, prep, task, progress, stop_after, desc, extras or {}))
     finally:
         for lock in locks:
             lock.release()
     return outcome
 
 
-def _train_pack(members, output: Path, base: BuiltModel, prep, task, progress, stop_after, desc) -> dict:
+def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, desc, extras) -> dict:
     cfg0 = members[0].cfg
     names = [j.name for j in members]
     state_path = output / PACK_DIR / f"{pack_id(names)}.pt"
@@ -91,102 +198,80 @@ def _train_pack(members, output: Path, base: BuiltModel, prep, task, progress, s
         tmp.mkdir(parents=True, exist_ok=True)
         atomic_write_text(tmp / "config.yaml", dump_yaml(job.cfg))
         _append_log(tmp, f"training in a pack of {len(members)} runs: {', '.join(names)}")
-    inits = []
-    for job in members:  # each run's initial head and adapters, seeded exactly as its solo run seeds them
-        init_head(base.model, base.head_name, job.cfg.seed)
-        peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
-        inits.append(peft_weights(peft, base.head_name))
-        base.model = _detach_lora(peft)
-    if cfg0.train.gradient_checkpointing:
-        enable_checkpointing(base.model)
-    from .unmask import find_decoder_layers
-
-    num_layers = len(find_decoder_layers(base.model)[1]) if base.is_decoder else 0
-    pack = LoraPack(base.model, base.head_name, inits, [j.cfg.model.unmask for j in members], num_layers,
-                    is_decoder=base.is_decoder)
-    train, pad = prep.encoded["train"], base.tokenizer.pad_token_id
+    pack = kind.build(members, cfg0)
+    train, pad = prep.encoded["train"], kind.tokenizer.pad_token_id
     acc = make_accelerator(cfg0.train)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(cfg0.seed)  # the pack's one random stream (dropout)
-
-    def make_batch(per_run):
-        return collate_pack([([train.input_ids[i] for i in idx], [train.labels[i] for i in idx])
-                             for idx in per_run], pad)
-
-    loop = TrainLoop(pack, cfg0.train, n_examples=len(train), seed=[j.cfg.seed for j in members], accelerator=acc,
-                     progress=progress, lengths=[len(x) for x in train.input_ids], desc=desc, make_batch=make_batch)
-    inner = acc.unwrap_model(loop.model)
-    if saved is not None:
-        params = dict(inner.named_parameters())
-        with torch.no_grad():
-            for n, w in saved["weights"].items():
-                params[n].copy_(w)
-        loop.load_state_dict(saved["loop"])
-        for tmp in tmps:
-            _append_log(tmp, f"resumed from {state_path} at update {loop.state.step}")
-    every = cfg0.train.save_every or loop.updates_per_epoch
-    log_every = max(1, cfg0.train.log_every)
-
-    def save():
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        weights = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
-        part = state_path.with_name(state_path.name + ".part")
-        torch.save({"members": names, "weights": weights, "loop": loop.state_dict()}, part)
-        os.replace(part, state_path)
-
-    def callback(st):
-        if st.step % log_every == 0 or st.step == loop.total_steps:
-            tps = loop.tokens_per_second()
-            for tmp, loss in zip(tmps, st.run_losses):
-                _append_log(tmp, f"step {st.step}/{loop.total_steps} loss {loss:.6f} tokens/s {tps:.0f} (pack)")
-        if st.step % every == 0 and st.step < loop.total_steps:
-            save()
-
     try:
-        state = loop.run(callback=callback, stop_at=stop_after)
-    except torch.cuda.OutOfMemoryError as exc:
-        from .errors import RunError
+        loop = TrainLoop(pack, cfg0.train, n_examples=len(train), seed=[j.cfg.seed for j in members],
+                         accelerator=acc, progress=progress, lengths=[len(x) for x in train.input_ids], desc=desc,
+                         make_batch=kind.make_batch(train, pad))
+        inner = acc.unwrap_model(loop.model)
+        if saved is not None:
+            params = dict(inner.named_parameters())
+            with torch.no_grad():
+                for n, w in saved["weights"].items():
+                    params[n].copy_(w)
+            loop.load_state_dict(saved["loop"])
+            for tmp in tmps:
+                _append_log(tmp, f"resumed from {state_path} at update {loop.state.step}")
+        every = cfg0.train.save_every or loop.updates_per_epoch
+        log_every = max(1, cfg0.train.log_every)
 
-        k = len(members)
-        raise RunError(f"a pack of {k} runs does not fit in device memory; try --pack {max(1, k // 2)}") from exc
-    if state.step < loop.total_steps:
-        save()
-        for tmp in tmps:
-            _append_log(tmp, f"stopped at update {state.step} of {loop.total_steps}; the next run resumes here")
-        base.model = inner.unpack()
-        return {n: t for n, t in zip(names, tmps)}
-    run_weights = [inner.run_weights(k) for k in range(len(members))]
-    losses = state.run_losses
-    seconds, pack_tps = loop.elapsed(), loop.tokens_per_second()
-    base.model = inner.unpack()
-    if cfg0.train.gradient_checkpointing:
-        _disable_checkpointing(base.model)
+        def save():
+            state_path.parent.mkdir(parents=True, exist_ok=True)
+            weights = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
+            part = state_path.with_name(state_path.name + ".part")
+            torch.save({"members": names, "weights": weights, "loop": loop.state_dict()}, part)
+            os.replace(part, state_path)
+
+        def callback(st):
+            if st.step % log_every == 0 or st.step == loop.total_steps:
+                tps = loop.tokens_per_second()
+                for tmp, loss in zip(tmps, st.run_losses):
+                    _append_log(tmp, f"step {st.step}/{loop.total_steps} loss {loss:.6f} tokens/s {tps:.0f} (pack)")
+            if st.step % every == 0 and st.step < loop.total_steps:
+                save()
+
+        try:
+            state = loop.run(callback=callback, stop_at=stop_after)
+        except torch.cuda.OutOfMemoryError as exc:
+            from .errors import RunError
+
+            k = len(members)
+            raise RunError(f"a pack of {k} runs does not fit in device memory; try --pack {max(1, k // 2)}") from exc
+        if state.step < loop.total_steps:
+            save()
+            for tmp in tmps:
+                _append_log(tmp, f"stopped at update {state.step} of {loop.total_steps}; the next run resumes here")
+            return {n: t for n, t in zip(names, tmps)}
+        run_weights = [inner.run_weights(k) for k in range(len(members))]  # views that outlive the unpacking
+        losses = state.run_losses
+        seconds, pack_tps = loop.elapsed(), loop.tokens_per_second()
+    finally:
+        kind.unpack(pack, cfg0)
     outcome: dict[str, Path | BaseException] = {}
     for k, (job, tmp) in enumerate(zip(members, tmps)):
         stats = {"train_seconds": seconds, "tokens_per_second": pack_tps / len(members),
                  "train_steps": state.step, "final_loss": losses[k]}
-        extra = {"pack_size": len(members), "pack_tokens_per_second": pack_tps}
-        outcome[job.name] = _finish_member(job, tmp, output, base, run_weights[k], prep, task, acc.device,
+        extra = {**extras.get(job.name, {}), "pack_size": len(members), "pack_tokens_per_second": pack_tps}
+        outcome[job.name] = _finish_member(job, tmp, output, kind, run_weights[k], prep, task, acc.device,
                                            stats, extra)
     state_path.unlink(missing_ok=True)
     return outcome
 
 
-def _finish_member(job, tmp: Path, output: Path, base: BuiltModel, weights: dict, prep, task, device, stats, extra):
-    """One run of a finished pack: its own peft model, evaluated and written through the solo run's code."""
+def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, device, stats, extra):
+    """One run of a finished pack: its own model, evaluated and written through the solo run's code."""
     from .pipeline import _setup_file_log, finish_run
-    from .unmask import apply_unmask, remove_unmask
 
     handler = _setup_file_log(tmp / "train.log")
-    peft = None
+    built = None
     try:
-        peft = add_lora(base.model, job.cfg.model, base.head_name, base.quantized, job.cfg.seed)
-        load_peft_weights(peft, base.head_name, weights)
-        if base.is_decoder:
-            apply_unmask(peft, job.cfg.model.unmask)
-        built = BuiltModel(peft, base.tokenizer, base.head_name, base.quantized, base.is_decoder)
-        finish_run(job.cfg, tmp, job.name, peft, built, prep, task, device, stats, extra)
+        built = kind.run_model(job, weights)
+        finish_run(job.cfg, tmp, job.name, built.model, built, prep, task, device, stats, extra)
         atomic_replace_dir(tmp, output / job.name)
         return output / job.name
     except Exception as exc:
@@ -196,9 +281,8 @@ def _finish_member(job, tmp: Path, output: Path, base: BuiltModel, weights: dict
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-        if peft is not None:
-            remove_unmask(peft)
-            base.model = _detach_lora(peft)
+        if built is not None:
+            kind.release(built)
 
 
 def _disable_checkpointing(model) -> None:

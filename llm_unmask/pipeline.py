@@ -340,17 +340,18 @@ class SweepRunner:
 
     def pack_key(self, job) -> str | None:
         """Runs that may train in one pack (:mod:`llm_unmask.pack`): LoRA runs whose configs differ only in seed
-        and unmask spec (same model, task, max length, LoRA rank, schedule...). A tiny random base is drawn from
-        the seed, so there the seed must match too."""
+        and unmask spec (same model, task, max length, LoRA rank, schedule...); a tiny random base is drawn from
+        the seed, so there the seed must match too. Full fine-tunes (``--config tiny``) differ only in unmask
+        spec: same seed, so identical batches and one vmapped model."""
         import copy
 
         from .config import config_hash
 
         cfg = job.cfg
-        if not cfg.model.lora.enabled:
-            return None
         plain = copy.deepcopy(cfg)
         plain.model.unmask = None
+        if not cfg.model.lora.enabled:  # full fine-tunes pack only with identical batches: the same seed
+            return None if cfg.train.gradient_checkpointing else f"full-{config_hash(plain)}-seed{cfg.seed}"
         return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
 
     def choose_pack(self, todo) -> int:
@@ -365,26 +366,40 @@ class SweepRunner:
             return 1
         largest = max(sum(1 for j in packable if self.pack_key(j) == self.pack_key(p)) for p in packable)
         per_run = free = None
-        if torch.cuda.is_available():
-            job = packable[0]
+        job = packable[0]
+        if torch.cuda.is_available() and job.cfg.model.lora.enabled:
             task = self.task(job.cfg)
             base = self._base_model(job.cfg, task)
             per_run = measure_run_bytes(base, self._prepare(job.cfg, task, base), job)
             free = torch.cuda.mem_get_info()[0] + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+        elif torch.cuda.is_available():  # full fine-tunes: weights, gradients and two AdamW moments in fp32
+            task = self.task(job.cfg)
+            model = build_model(job.cfg.model, task.labels, seed=job.cfg.seed,
+                                train_texts=train_texts(task, job.cfg.data.limit_train)).model
+            per_run = 16 * sum(p.numel() for p in model.parameters())
+            free = torch.cuda.mem_get_info()[0]
         k, why = choose_pack_size(largest, per_run, free)
         log.info("--pack auto: %s", why)
         return k
 
     def run_pack(self, jobs, desc: str = "pack") -> dict:
-        """Train ``jobs`` (same :meth:`pack_key`) as one pack over the shared base; per job its folder or error."""
-        from .packrun import run_lora_pack
+        """Train ``jobs`` (same :meth:`pack_key`) as one pack; per job its folder or error."""
+        from .packrun import FullKind, LoraKind, run_pack
 
         cfg = jobs[0].cfg
         task = self.task(cfg)
-        base = self._base_model(cfg, task)
+        if not cfg.model.lora.enabled:
+            first = build_model(cfg.model, task.labels, seed=cfg.seed,
+                                train_texts=train_texts(task, cfg.data.limit_train))
+            built = {jobs[0].name: first}  # every run's model as its solo run builds it, one tokenizer for all
+            kind = FullKind(lambda job: built.pop(job.name, None) or build_model(
+                job.cfg.model, task.labels, seed=job.cfg.seed, tokenizer=first.tokenizer))
+            prep = self._prepare(cfg, task, first)
+        else:
+            base = self._base_model(cfg, task)
+            kind, prep = LoraKind(base), self._prepare(cfg, task, base)
         try:
-            return run_lora_pack(jobs, self.output, base, self._prepare(cfg, task, base), task,
-                                 progress=self.progress, desc=desc)
+            return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc)
         except BaseException:
             self._base = None  # the pack failed half-way: never reuse a base it may have left modified
             raise

@@ -182,11 +182,11 @@ def test_killed_pack_resumes_and_a_partly_done_pack_trains_only_the_rest(tmp_pat
     # a kill after update 3 (state saved at 2): the same missing runs re-form the pack and resume
     out = tmp_path / "killed"
     runner = SweepRunner(out, progress=False, pack=3)
-    from llm_unmask.packrun import run_lora_pack
+    from llm_unmask.packrun import LoraKind, run_pack
 
     task = runner.task(cfg)
     base = runner._base_model(cfg, task)
-    run_lora_pack(jobs, out, base, runner._prepare(cfg, task, base), task, progress=False, stop_after=3)
+    run_pack(jobs, out, LoraKind(base), runner._prepare(cfg, task, base), task, progress=False, stop_after=3)
     assert not any(is_complete(out / j.name) for j in jobs) and list((out / ".packs").glob("*.pt"))
     run_jobs(jobs, out, SweepRunner(out, progress=False, pack=3))
     for job in jobs:
@@ -216,8 +216,9 @@ def test_packs_group_only_runs_that_can_share_a_base():
     other = sl_jobs(lora_cfg("model.lora.r=8"), ["synthetic-right"], SPECS[:2], [120])
     same = [j for j in jobs if j.cfg.seed == 120 and j.cfg.data.task == "synthetic-right"][:2]
     assert [len(u) for u in group_packs(same + other, runner.pack_key, 8)] == [2, 2]  # LoRA rank differs
-    full = sl_jobs(load_config(ROOT / "configs/llm_unmask/tiny.yaml"), ["synthetic-right"], SPECS, [120])
-    assert [len(u) for u in group_packs(full, runner.pack_key, 4)] == [1, 1, 1, 1]  # full fine-tunes: solo
+    full = sl_jobs(load_config(ROOT / "configs/llm_unmask/tiny.yaml"), ["synthetic-right"], SPECS, [120, 121])
+    units = group_packs(full, runner.pack_key, 4)  # full fine-tunes: one pack per seed (identical batches)
+    assert [len(u) for u in units] == [4, 4] and all(len({j.cfg.seed for j in u}) == 1 for u in units)
     assert [len(u) for u in group_packs(jobs, runner.pack_key, 1)] == [1] * len(jobs)
 
 
@@ -242,3 +243,29 @@ def test_cli_pack_flag(tmp_path, caplog):
     assert "--pack auto: no GPU: packs of 2" in caplog.text
     runs = [d for d in (tmp_path / "auto").iterdir() if is_complete(d)]
     assert len(runs) == 2 and all(read(d)["pack_size"] == 2 for d in runs)
+
+
+FULL = ["data.options.n_train=40", "data.options.n_validation=12", "data.options.n_test=12", "train.max_steps=4",
+        "train.batch_size=8", "train.log_every=1", "model.tiny_hidden=32", "model.tiny_layers=4"]
+
+
+def test_full_fine_tune_pack_of_four_equals_the_solo_runs(tmp_path):
+    """--config tiny (full fine-tuning of a tiny random Llama): four unmask codes as one vmapped model."""
+    cfg = load_config(ROOT / "configs/llm_unmask/tiny.yaml", FULL)
+    jobs = sl_jobs(cfg, ["synthetic-right"], SPECS, [120])
+    result = run_jobs(jobs, tmp_path / "pack", SweepRunner(tmp_path / "pack", progress=False, pack=4))
+    assert sorted(result.done) == sorted(j.name for j in jobs) and not result.failed
+    finals = set()
+    for job in jobs:
+        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
+        packed = tmp_path / "pack" / job.name
+        a, b = read(packed), read(solo)
+        assert a["pack_size"] == 4
+        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
+        assert a["final_loss"] == pytest.approx(b["final_loss"], abs=1e-5), job.name
+        for split in ("validation", "test"):
+            assert (packed / "predictions" / f"{split}.conll").read_text() == \
+                (solo / "predictions" / f"{split}.conll").read_text(), (job.name, split)
+        assert a["trainable_parameters"] == b["trainable_parameters"] == b["total_parameters"]
+        finals.add(round(a["final_loss"], 6))
+    assert len(finals) == 4
