@@ -103,10 +103,12 @@ def workers_option(fn):
 def pack_option(fn):
     """``--pack K|auto`` of every sweep-like command (see :mod:`llm_unmask.pack`)."""
     return click.option("--pack", default="auto", show_default=True, metavar="K|auto",
-                        help="Train up to K runs together in one process as one batched model (LoRA runs over one "
-                             "shared base; runs that differ in model, task, max length or LoRA rank never share a "
-                             "pack). 1 = one run at a time. auto: as many as free GPU memory holds at the measured "
-                             "per-run footprint (at most 16), 4 without a GPU. Each run still gets its own folder.")(fn)
+                        help="Train up to K runs together in one process as one batched model: LoRA runs over one "
+                             "shared base, or full fine-tunes with identical batches (same seed; e.g. checkpoints) "
+                             "as one vmapped model; runs that differ in model shape, task, max length or LoRA rank "
+                             "never share a pack. 1 = one run at a time. auto: as many as free GPU memory holds at "
+                             "the measured per-run footprint (at most 16), 4 without a GPU. Each run still gets its "
+                             "own folder.")(fn)
 
 
 def parse_pack(text: str) -> int | str:

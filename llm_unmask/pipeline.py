@@ -311,8 +311,11 @@ class SweepRunner:
     the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
     and the adapters are removed again afterwards (peft ``unload``), so runs do not leak into each other."""
 
-    def __init__(self, output: str | Path, progress: bool = True, pack: int | str = 1):
+    def __init__(self, output: str | Path, progress: bool = True, pack: int | str = 1,
+                 extras: dict[str, dict] | None = None):
         self.output, self.progress, self.pack_size = Path(output), progress, pack
+        self.extras = extras or {}  # job name -> extra metrics (e.g. a scaling checkpoint's index)
+        self._shapes: dict[str, str] = {}
         self._tasks: dict[str, TaskData] = {}
         self._prepared: dict[tuple, Prepared] = {}
         self._base: tuple[str, BuiltModel] | None = None
@@ -328,11 +331,13 @@ class SweepRunner:
         if is_complete(self.output / job.name):
             return self.output / job.name
         task = self.task(cfg)
+        extra = self.extras.get(job.name)
         if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
-            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name)
+            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name, extra_metrics=extra)
         built = self._with_fresh_adapters(cfg, task)
         try:
             return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepare(cfg, task, built),
+                          extra_metrics=extra,
                           progress=self.progress, run_name=job.name)
         finally:
             self._strip_adapters(built)
@@ -351,7 +356,11 @@ class SweepRunner:
         plain = copy.deepcopy(cfg)
         plain.model.unmask = None
         if not cfg.model.lora.enabled:  # full fine-tunes pack only with identical batches: the same seed
-            return None if cfg.train.gradient_checkpointing else f"full-{config_hash(plain)}-seed{cfg.seed}"
+            if cfg.train.gradient_checkpointing:
+                return None
+            if not cfg.model.tiny_random:  # different weights of one shape (scaling checkpoints) share a pack
+                plain.model.name = self._shape(cfg.model.name)
+            return f"full-{config_hash(plain)}-seed{cfg.seed}"
         return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
 
     def choose_pack(self, todo) -> int:
@@ -382,6 +391,18 @@ class SweepRunner:
         log.info("--pack auto: %s", why)
         return k
 
+    def _shape(self, name) -> str:
+        """What makes two saved models stackable: their architecture and every size in their config."""
+        if name not in self._shapes:
+            from .model import load_model_config
+
+            conf = load_model_config(str(name)).to_dict()
+            keep = {k: v for k, v in conf.items() if k == "model_type" or k == "architectures"
+                    or (isinstance(v, int) and not isinstance(v, bool) and k.endswith(("_size", "_layers", "_heads",
+                                                                                         "_positions")))}
+            self._shapes[name] = "shape:" + repr(sorted(keep.items()))
+        return self._shapes[name]
+
     def run_pack(self, jobs, desc: str = "pack") -> dict:
         """Train ``jobs`` (same :meth:`pack_key`) as one pack; per job its folder or error."""
         from .packrun import FullKind, LoraKind, run_pack
@@ -399,7 +420,8 @@ class SweepRunner:
             base = self._base_model(cfg, task)
             kind, prep = LoraKind(base), self._prepare(cfg, task, base)
         try:
-            return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc)
+            return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc,
+                            extras=self.extras)
         except BaseException:
             self._base = None  # the pack failed half-way: never reuse a base it may have left modified
             raise

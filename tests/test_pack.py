@@ -269,3 +269,45 @@ def test_full_fine_tune_pack_of_four_equals_the_solo_runs(tmp_path):
         assert a["trainable_parameters"] == b["trainable_parameters"] == b["total_parameters"]
         finals.add(round(a["final_loss"], 6))
     assert len(finals) == 4
+
+
+def test_checkpoint_fine_tunes_pack_and_equal_the_solo_runs(tmp_path):
+    """Scaling checkpoint fine-tunes (full, RoBERTa-shaped, same task/variant/seed, different weights): packed by
+    variant, each equal to its solo run (dropout off), extras recorded as solo runs record them."""
+    from llm_unmask.sweep import Job
+    from llm_unmask.tokenization import train_tokenizer
+    from scaling.config import load_pretrain_config
+    from scaling.corpus import generated_lines
+    from scaling.finetune import variant_config
+    from scaling.pretrain import build_lm
+
+    tok = train_tokenizer(list(generated_lines(100, seed=5)), vocab_size=300)
+    jobs, extras = [], {}
+    base = load_config(ROOT / "configs/llm_unmask/tiny.yaml", FULL + ["model.head_dropout=0.0"])
+    for i in range(2):
+        for arch, variant in (("decoder", "decoder-unmask"), ("encoder", "encoder")):
+            pcfg = load_pretrain_config(None, [f"arch={arch}", "model.num_layers=2", "model.hidden_size=32",
+                                               "model.num_heads=4", "model.ffn_size=64", "model.max_positions=80",
+                                               "model.vocab_size=300", "block_size=32", "model.dropout=0"])
+            torch.manual_seed(i)
+            path = tmp_path / "ckpts" / arch / f"ckpt-{i}"
+            build_lm(pcfg, tok).save_pretrained(str(path))
+            tok.save_pretrained(str(path))
+            cfg = variant_config(base, variant, path)
+            name = f"{variant}__ckpt-{i}"
+            jobs.append(Job(name, cfg))
+            extras[name] = {"checkpoint": i}
+    runner = SweepRunner(tmp_path / "pack", progress=False, pack="auto", extras=extras)
+    units = group_packs(jobs, runner.pack_key, runner.choose_pack(jobs))
+    assert sorted(sorted(j.name for j in u) for u in units) == [
+        ["decoder-unmask__ckpt-0", "decoder-unmask__ckpt-1"], ["encoder__ckpt-0", "encoder__ckpt-1"]]
+    result = run_jobs(jobs, tmp_path / "pack", runner)
+    assert sorted(result.done) == sorted(j.name for j in jobs) and not result.failed
+    for job in jobs:
+        solo = run_sl(job.cfg, tmp_path / "solo", progress=False, run_name=job.name, extra_metrics=extras[job.name])
+        packed = tmp_path / "pack" / job.name
+        a, b = read(packed), read(solo)
+        assert a["pack_size"] == 2 and a["checkpoint"] == b["checkpoint"]
+        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
+        assert (packed / "predictions" / "test.conll").read_text() == (solo / "predictions" / "test.conll").read_text()
+        assert a["unmask_layers"] == b["unmask_layers"]
