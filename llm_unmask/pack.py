@@ -130,13 +130,11 @@ class LoraPack(nn.Module):
             apply_row_unmask(base)
 
     def forward(self, input_ids, attention_mask, run_index, labels=None, **kw) -> PackOutput:
+        # kept after the forward: gradient checkpointing recomputes the layers during the backward
         self.rows.run_index = run_index
-        try:
-            if self.is_decoder:
-                kw[FLAGS_KWARG] = self.flags[run_index]
-            logits = self.base(input_ids=input_ids, attention_mask=attention_mask, **kw).logits
-        finally:
-            self.rows.run_index = None
+        if self.is_decoder:
+            kw[FLAGS_KWARG] = self.flags[run_index]
+        logits = self.base(input_ids=input_ids, attention_mask=attention_mask, **kw).logits
         if labels is None:
             return PackOutput(logits=logits)
         tok = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")

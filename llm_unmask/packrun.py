@@ -309,7 +309,8 @@ def measure_run_bytes(base: BuiltModel, prep, job) -> int:
     base.model = _detach_lora(peft)
     from .unmask import find_decoder_layers
 
-    device = next(base.model.parameters()).device
+    device = torch.device("cuda")
+    base.model.to(device)  # a non-quantized base loads on the CPU; training moves it (count it out)
     num_layers = len(find_decoder_layers(base.model)[1]) if base.is_decoder else 0
     torch.cuda.synchronize()
     before = torch.cuda.memory_allocated()

@@ -368,6 +368,10 @@ class SweepRunner:
         measured per-run footprint (:func:`llm_unmask.packrun.choose_pack_size`), logged with the reason."""
         from .packrun import choose_pack_size, measure_run_bytes
 
+        if _distributed() is not None:
+            if self.pack_size not in (1, "auto"):
+                log.warning("packs run in one process; under a multi-process launch runs train one at a time")
+            return 1
         if self.pack_size != "auto":
             return int(self.pack_size)
         packable = [j for j in todo if self.pack_key(j) is not None]

@@ -311,3 +311,15 @@ def test_checkpoint_fine_tunes_pack_and_equal_the_solo_runs(tmp_path):
         assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
         assert (packed / "predictions" / "test.conll").read_text() == (solo / "predictions" / "test.conll").read_text()
         assert a["unmask_layers"] == b["unmask_layers"]
+
+
+def test_lora_pack_with_gradient_checkpointing_equals_the_solo_runs(tmp_path):
+    """The paper config checkpoints activations: a pack with it on still equals the solo runs."""
+    cfg = lora_cfg("train.gradient_checkpointing=true", "train.max_steps=2")
+    jobs = sl_jobs(cfg, ["synthetic-right"], ["0000", "0110"], [120])
+    result = run_jobs(jobs, tmp_path / "pack", SweepRunner(tmp_path / "pack", progress=False, pack=2))
+    assert sorted(result.done) == sorted(j.name for j in jobs)
+    for job in jobs:
+        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
+        assert step_losses(tmp_path / "pack" / job.name) == pytest.approx(step_losses(solo), abs=2e-6)
+        assert read(tmp_path / "pack" / job.name)["splits"] == read(solo)["splits"]
