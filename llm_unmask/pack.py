@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ from .train import PACKED
 from .unmask import FLAGS_KWARG, apply_row_unmask, remove_unmask, unmask_flags
 
 log = logging.getLogger(__name__)
+# CPU SDPA has no vmap batching rule and falls back to a per-model loop (correct, just not faster); say it once
+# in the docs (docs/results.md, "Packs") rather than once per packed step.
+warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented the "
+                                          "batching rule for aten::_scaled_dot_product")
 
 
 def _stacked(tensors: Sequence[torch.Tensor]) -> nn.Parameter:
