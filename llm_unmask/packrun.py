@@ -240,8 +240,8 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
         except torch.cuda.OutOfMemoryError as exc:
             from .errors import RunError
 
-            k = len(members)
-            raise RunError(f"a pack of {k} runs does not fit in device memory; try --pack {max(1, k // 2)}") from exc
+            raise RunError(pack_too_big(len(members), getattr(kind, "per_run_bytes", None),
+                                        getattr(kind, "free_bytes", None))) from exc
         if state.step < loop.total_steps:
             save()
             for tmp in tmps:
@@ -347,3 +347,13 @@ def choose_pack_size(n_runs: int, per_run_bytes: int | None, free_bytes: int | N
     k = max(1, min(MAX_PACK, fits, n_runs))
     return k, (f"{free_bytes / 2**30:.1f} GiB free, {per_run_bytes / 2**30:.2f} GiB per run measured: "
                f"{fits} would fit, packs of {k} (at most {MAX_PACK}, {n_runs} runs to do)")
+
+
+def pack_too_big(k: int, per_run_bytes: int | None, free_bytes: int | None) -> str:
+    """The one-line error of a pack that ran out of device memory, naming a smaller K that would fit."""
+    if per_run_bytes and free_bytes:
+        fit = min(k - 1, max(1, int(0.9 * free_bytes // per_run_bytes)))
+        return (f"a pack of {k} runs does not fit in device memory ({free_bytes / 2**30:.1f} GiB free, "
+                f"{per_run_bytes / 2**30:.2f} GiB per run measured); --pack {fit} would")
+    return (f"a pack of {k} runs does not fit in device memory; --pack {max(1, k // 2)} should (or --pack auto, "
+            f"which measures the per-run footprint first)")

@@ -392,6 +392,7 @@ class SweepRunner:
             per_run = 16 * sum(p.numel() for p in model.parameters())
             free = torch.cuda.mem_get_info()[0]
         k, why = choose_pack_size(largest, per_run, free)
+        self._measured = (per_run, free)  # for the out-of-memory message of a pack that still does not fit
         log.info("--pack auto: %s", why)
         return k
 
@@ -423,6 +424,7 @@ class SweepRunner:
         else:
             base = self._base_model(cfg, task)
             kind, prep = LoraKind(base), self._prepare(cfg, task, base)
+        kind.per_run_bytes, kind.free_bytes = getattr(self, "_measured", (None, None))
         try:
             return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc,
                             extras=self.extras)

@@ -323,3 +323,19 @@ def test_lora_pack_with_gradient_checkpointing_equals_the_solo_runs(tmp_path):
         solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
         assert step_losses(tmp_path / "pack" / job.name) == pytest.approx(step_losses(solo), abs=2e-6)
         assert read(tmp_path / "pack" / job.name)["splits"] == read(solo)["splits"]
+
+
+def test_auto_pack_size_and_the_too_big_message():
+    from llm_unmask.packrun import CPU_PACK, MAX_PACK, choose_pack_size, pack_too_big
+
+    assert choose_pack_size(48, None, None)[0] == CPU_PACK and "no GPU" in choose_pack_size(48, None, None)[1]
+    assert choose_pack_size(2, None, None)[0] == 2
+    gib = 2**30
+    k, why = choose_pack_size(48, 2 * gib, 20 * gib)  # 90% of 20 GiB holds 9 runs of 2 GiB
+    assert k == 9 and "9 would fit" in why and "2.00 GiB per run" in why
+    assert choose_pack_size(48, gib // 10, 100 * gib)[0] == MAX_PACK
+    assert choose_pack_size(48, 50 * gib, 20 * gib)[0] == 1
+    msg = pack_too_big(16, 2 * gib, 20 * gib)
+    assert "pack of 16" in msg and msg.endswith("--pack 9 would") and "\n" not in msg
+    assert pack_too_big(4, 1, 10**12).endswith("--pack 3 would")  # an underestimate never names K itself
+    assert "--pack 8 should" in pack_too_big(16, None, None)
