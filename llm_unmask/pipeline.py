@@ -429,6 +429,7 @@ class SweepRunner:
             return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc,
                             extras=self.extras)
         except BaseException:
+            log.exception("pack of %d runs failed", len(jobs))
             self._base = None  # the pack failed half-way: never reuse a base it may have left modified
             raise
         finally:
