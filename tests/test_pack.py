@@ -339,3 +339,35 @@ def test_auto_pack_size_and_the_too_big_message():
     assert "pack of 16" in msg and msg.endswith("--pack 9 would") and "\n" not in msg
     assert pack_too_big(4, 1, 10**12).endswith("--pack 3 would")  # an underestimate never names K itself
     assert "--pack 8 should" in pack_too_big(16, None, None)
+
+
+@pytest.mark.slow
+def test_kill_dash_nine_mid_pack_and_rerun_finishes_exactly_the_missing_runs(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sets = LORA + ["train.max_steps=150", "train.save_every=2", "data.options.n_train=80"]
+    args = [sys.executable, "-m", "llm_unmask.cli", "sweep", "--config", "tiny", "--quiet", "--unmask", "0000,1111",
+            "--seeds", "120", "--pack", "2", "--output", str(tmp_path / "killed")]
+    args += [a for s in sets for a in ("--set", s)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list((tmp_path / "killed" / ".packs").glob("*.pt")) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # right after the first saved state, long before update 150
+    proc.wait()
+    jobs = sl_jobs(load_config(ROOT / "configs/llm_unmask/tiny.yaml", sets), ["synthetic-right"], ["0000", "1111"],
+                   [120])
+    assert not any(is_complete(tmp_path / "killed" / j.name) for j in jobs)
+    r = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "2 run, 0 skipped" in r.stdout, r.stdout + r.stderr
+    run_jobs(jobs, tmp_path / "whole", SweepRunner(tmp_path / "whole", progress=False, pack=2))
+    for job in jobs:
+        again = tmp_path / "killed" / job.name
+        assert "resumed from" in (again / "train.log").read_text()
+        assert read(again)["final_loss"] == pytest.approx(read(tmp_path / "whole" / job.name)["final_loss"], abs=1e-6)
+        assert read(again)["splits"] == read(tmp_path / "whole" / job.name)["splits"]
