@@ -117,7 +117,9 @@ class LoopState:
         """Mean loss of the last update (a pack: the mean over its runs). Reading it waits for the GPU (a host
         sync), so the loop itself only reads it when it logs: syncing every step would stall small models' steps."""
         if isinstance(self._loss, torch.Tensor):
-            return float(self._loss.float().mean())
+            if self._loss.numel() > 1:
+                return float(self._loss.float().mean())
+            self._loss = float(self._loss)
         return self._loss
 
     @property
