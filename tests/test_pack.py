@@ -375,10 +375,16 @@ def test_kill_dash_nine_mid_pack_and_rerun_finishes_exactly_the_missing_runs(tmp
 
 def test_lora_pack_under_bf16_autocast_follows_the_solo_runs(tmp_path):
     """bf16 autocast (the GPU default): same losses as the solo runs within bf16 rounding."""
+    from accelerate.state import AcceleratorState
+
     cfg = lora_cfg("train.precision=bf16", "train.max_steps=3")
     jobs = sl_jobs(cfg, ["synthetic-right"], ["0000", "0110"], [120])
-    result = run_jobs(jobs, tmp_path / "pack", SweepRunner(tmp_path / "pack", progress=False, pack=2))
-    assert sorted(result.done) == sorted(j.name for j in jobs)
-    for job in jobs:
-        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
-        assert step_losses(tmp_path / "pack" / job.name) == pytest.approx(step_losses(solo), abs=3e-3)
+    AcceleratorState._reset_state(True)  # one precision per process: earlier tests set fp32
+    try:
+        result = run_jobs(jobs, tmp_path / "pack", SweepRunner(tmp_path / "pack", progress=False, pack=2))
+        assert sorted(result.done) == sorted(j.name for j in jobs), result.failed
+        for job in jobs:
+            solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
+            assert step_losses(tmp_path / "pack" / job.name) == pytest.approx(step_losses(solo), abs=3e-3)
+    finally:
+        AcceleratorState._reset_state(True)
