@@ -248,6 +248,11 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
                 _append_log(tmp, f"stopped at update {state.step} of {loop.total_steps}; the next run resumes here")
             return {n: t for n, t in zip(names, tmps)}
         run_weights = [inner.run_weights(k) for k in range(len(members))]  # views that outlive the unpacking
+        predictions = {}  # split -> per run: one packed evaluation for all runs
+        for split in cfg0.eval_splits:
+            if split in prep.encoded:
+                predictions[split] = predict_pack(inner, prep.encoded[split], task.labels, pad,
+                                                  cfg0.train.eval_batch_size, acc.device, len(members))
         losses = state.run_losses
         seconds, pack_tps = loop.elapsed(), loop.tokens_per_second()
     finally:
@@ -258,12 +263,12 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
                  "train_steps": state.step, "final_loss": losses[k]}
         extra = {**extras.get(job.name, {}), "pack_size": len(members), "pack_tokens_per_second": pack_tps}
         outcome[job.name] = _finish_member(job, tmp, output, kind, run_weights[k], prep, task, acc.device,
-                                           stats, extra)
+                                           stats, extra, {s: p[k] for s, p in predictions.items()})
     state_path.unlink(missing_ok=True)
     return outcome
 
 
-def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, device, stats, extra):
+def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, device, stats, extra, predictions):
     """One run of a finished pack: its own model, evaluated and written through the solo run's code."""
     from .pipeline import _setup_file_log, finish_run
 
@@ -271,7 +276,8 @@ def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, devi
     built = None
     try:
         built = kind.run_model(job, weights)
-        finish_run(job.cfg, tmp, job.name, built.model, built, prep, task, device, stats, extra)
+        finish_run(job.cfg, tmp, job.name, built.model, built, prep, task, device, stats, extra,
+                   predictions=predictions)
         atomic_replace_dir(tmp, output / job.name)
         return output / job.name
     except Exception as exc:
@@ -357,3 +363,42 @@ def pack_too_big(k: int, per_run_bytes: int | None, free_bytes: int | None) -> s
                 f"{per_run_bytes / 2**30:.2f} GiB per run measured); --pack {fit} would")
     return (f"a pack of {k} runs does not fit in device memory; --pack {max(1, k // 2)} should (or --pack auto, "
             f"which measures the per-run footprint first)")
+
+
+class _PackView(torch.nn.Module):
+    """The pack as :func:`llm_unmask.evaluate.predict_tags` sees it: a batch holds each sentence K times in a
+    row (copy k = run k), and the logits come back in that order from one packed forward."""
+
+    def __init__(self, pack, k: int):
+        super().__init__()
+        self.pack, self.k = pack, k
+
+    def forward(self, input_ids, attention_mask):
+        from types import SimpleNamespace
+
+        groups = input_ids.view(-1, self.k, input_ids.shape[-1])
+        if input_ids.shape[0] % self.k or not bool((groups == groups[:, :1]).all()):
+            raise RuntimeError("packed evaluation: a batch does not hold whole groups of K copies "
+                               "(did eval_batches stop sorting stably by length?)")
+        if isinstance(self.pack, FullPack):  # shared inputs, one output per model: (K, B, T, C)
+            out = self.pack(input_ids=input_ids[:: self.k], attention_mask=attention_mask[:: self.k]).logits
+            return SimpleNamespace(logits=out.transpose(0, 1).reshape(-1, *out.shape[2:]))
+        run_index = torch.arange(input_ids.shape[0], device=input_ids.device) % self.k
+        return SimpleNamespace(logits=self.pack(input_ids, attention_mask, run_index).logits)
+
+
+def predict_pack(pack, encoded, labels, pad_id: int, batch_size: int, device, k: int) -> list[list[list[str]]]:
+    """Every run's predictions for one split from packed forwards, through the one evaluation path
+    (:func:`llm_unmask.evaluate.predict_tags`): each sentence repeated K times in a row, so that after its
+    stable sort by length every batch of ``K * batch_size`` holds whole groups, copy k being run k's."""
+    import dataclasses
+
+    from .evaluate import predict_tags
+
+    def rep(xs):
+        return [x for x in xs for _ in range(k)]
+
+    repeated = dataclasses.replace(encoded, input_ids=rep(encoded.input_ids), labels=rep(encoded.labels),
+                                   word_starts=rep(encoded.word_starts), n_words=rep(encoded.n_words))
+    tags = predict_tags(_PackView(pack, k), repeated, labels, pad_id, batch_size * k, device=device)
+    return [tags[run::k] for run in range(k)]

@@ -245,11 +245,12 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
 
 
 def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, prep: Prepared, task: TaskData,
-               device, stats: dict, extra: dict, progress: bool = False) -> None:
+               device, stats: dict, extra: dict, progress: bool = False, predictions: dict | None = None) -> None:
     """Evaluate a trained run, save its model and write metrics.json last (the run is complete from then on).
 
     Shared by solo runs and by the runs of a pack (:mod:`llm_unmask.packrun`), which pass their own ``stats``
-    (train_seconds, tokens_per_second, train_steps, final_loss) and ``extra`` (e.g. pack_size)."""
+    (train_seconds, tokens_per_second, train_steps, final_loss), ``extra`` (e.g. pack_size) and the
+    ``predictions`` per split that one packed evaluation made for all its runs (through ``predict_tags`` too)."""
     tok, pad, train = built.tokenizer, built.tokenizer.pad_token_id, prep.encoded["train"]
     trainable, total = count_parameters(model)
     splits = {}
@@ -257,8 +258,10 @@ def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, pr
         if split not in prep.encoded:
             log.warning("task %s has no '%s' split; not evaluated", task.name, split)
             continue
-        pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
-                            device=device, progress=progress)
+        pred = (predictions or {}).get(split)
+        if pred is None:
+            pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
+                                device=device, progress=progress)
         gold = [s.tags for s in prep.sentences[split]]
         splits[split] = score(gold, pred)
         splits[split]["n_truncated"] = prep.encoded[split].n_truncated
