@@ -8,10 +8,11 @@ row's run index picks its adapters and head, and its run's unmask flags pick eac
 (:func:`llm_unmask.unmask.apply_row_unmask`). Nothing is summed across runs except the scalar the backward starts
 from (a sum of per-run losses, whose gradient w.r.t. one run's weights is that run's own gradient).
 
-Initial adapters and head come from peft itself, run by run, seeded as a solo run seeds them; after training each
-run's weights go back into an ordinary peft model of that run, which is evaluated and saved through the very code
-a solo run uses (:func:`llm_unmask.pipeline.finish_run`), so ``predict``, ``report`` and resume cannot tell a
-packed run from a solo one.
+Initial adapters and head come from peft itself, run by run, seeded as a solo run seeds them. After training the
+pack evaluates all its runs in packed forwards through ``predict_tags`` (:func:`llm_unmask.packrun.predict_pack`),
+and each run's weights go back into an ordinary peft model of that run, saved through the very code a solo run
+uses (:func:`llm_unmask.pipeline.finish_run`), so ``predict``, ``report`` and resume cannot tell a packed run
+from a solo one.
 
 Dropout: with dropout off a packed run equals its solo run within fp32 tolerance (tests/test_pack.py). With
 dropout on (LoRA dropout, head dropout) the runs draw their dropout masks from the pack's one random stream

@@ -4,8 +4,9 @@ Two kinds of pack share this one path: :class:`LoraKind` (LoRA runs over one fro
 (full fine-tunes of same-shaped models with identical batches, stacked with ``torch.func``).
 
 Runs stay runs: each member holds its own lock and ``<id>.tmp`` folder (config.yaml, train.log with its own
-per-step losses), and is finished by :func:`llm_unmask.pipeline.finish_run` (evaluation, ``model/`` as an
-ordinary peft adapter, metrics.json with ``pack_size``), then renamed into place atomically.
+per-step losses), and is finished by :func:`llm_unmask.pipeline.finish_run` (scores and predictions files from
+one packed evaluation of all runs, ``model/`` as an ordinary peft adapter, metrics.json with ``pack_size``),
+then renamed into place atomically.
 
 A pack saves its training state (every run's weights and optimizer slices, the loop's schedule position) in
 ``<output>/.packs/<pack id>.pt``, the pack id naming its members. Killed and re-run, the same missing runs form
