@@ -51,9 +51,11 @@ def _stacked(tensors: Sequence[torch.Tensor]) -> nn.Parameter:
 
 
 class _Rows:
-    """What every packed layer of one forward needs: which run each row belongs to."""
+    """What every packed layer of one forward needs: which run each row belongs to, and whether the rows are
+    K equal blocks in run order (the usual packed step), where one batched matmul per layer needs no gather."""
 
     run_index: torch.Tensor | None = None
+    uniform: bool = False
 
 
 class PackedLoraLinear(nn.Module):
@@ -68,10 +70,16 @@ class PackedLoraLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        idx = self.rows.run_index
         h = self.dropout(x.to(self.lora_A.dtype))
-        h = torch.einsum("n...i,nri->n...r", h, self.lora_A[idx])
-        h = torch.einsum("n...r,nor->n...o", h, self.lora_B[idx])
+        if self.rows.uniform:  # (K, rows of a run x tokens, features): one bmm per factor
+            shape = h.shape
+            h = h.reshape(self.lora_A.shape[0], -1, shape[-1])
+            h = torch.bmm(torch.bmm(h, self.lora_A.transpose(1, 2)), self.lora_B.transpose(1, 2))
+            h = h.reshape(*shape[:-1], -1)
+        else:  # runs with different row counts: gather each row's adapters
+            idx = self.rows.run_index
+            h = torch.einsum("n...i,nri->n...r", h, self.lora_A[idx])
+            h = torch.einsum("n...r,nor->n...o", h, self.lora_B[idx])
         return out + (h * self.scaling).to(out.dtype)
 
 
@@ -85,8 +93,14 @@ class PackedHead(nn.Module):
         self.bias = _stacked(biases) if biases is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        idx = self.rows.run_index
-        out = torch.einsum("n...h,nch->n...c", x.to(self.weight.dtype), self.weight[idx])
+        idx, x = self.rows.run_index, x.to(self.weight.dtype)
+        if self.rows.uniform:
+            k, shape = self.weight.shape[0], x.shape
+            out = torch.bmm(x.reshape(k, -1, shape[-1]), self.weight.transpose(1, 2))
+            if self.bias is not None:
+                out = out + self.bias[:, None, :]
+            return out.reshape(*shape[:-1], -1)
+        out = torch.einsum("n...h,nch->n...c", x, self.weight[idx])
         if self.bias is not None:
             out = out + self.bias[idx].view(idx.shape[0], *([1] * (out.dim() - 2)), -1)
         return out
@@ -138,6 +152,9 @@ class LoraPack(nn.Module):
     def forward(self, input_ids, attention_mask, run_index, labels=None, **kw) -> PackOutput:
         # kept after the forward: gradient checkpointing recomputes the layers during the backward
         self.rows.run_index = run_index
+        n = run_index.shape[0]
+        self.rows.uniform = n % self.k == 0 and torch.equal(
+            run_index, torch.arange(self.k, device=run_index.device).repeat_interleave(n // self.k))
         if self.is_decoder:
             kw[FLAGS_KWARG] = self.flags[run_index]
         logits = self.base(input_ids=input_ids, attention_mask=attention_mask, **kw).logits

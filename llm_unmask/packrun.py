@@ -384,8 +384,12 @@ class _PackView(torch.nn.Module):
         if isinstance(self.pack, FullPack):  # shared inputs, one output per model: (K, B, T, C)
             out = self.pack(input_ids=input_ids[:: self.k], attention_mask=attention_mask[:: self.k]).logits
             return SimpleNamespace(logits=out.transpose(0, 1).reshape(-1, *out.shape[2:]))
-        run_index = torch.arange(input_ids.shape[0], device=input_ids.device) % self.k
-        return SimpleNamespace(logits=self.pack(input_ids, attention_mask, run_index).logits)
+        k, n = self.k, input_ids.shape[0]
+        order = torch.arange(n, device=input_ids.device).view(-1, k).t().reshape(-1)  # run-major: one bmm per layer
+        run_index = torch.arange(k, device=input_ids.device).repeat_interleave(n // k)
+        logits = self.pack(input_ids[order], attention_mask[order], run_index).logits
+        return SimpleNamespace(logits=logits.view(k, n // k, *logits.shape[1:]).transpose(0, 1).reshape(
+            n, *logits.shape[1:]))
 
 
 def predict_pack(pack, encoded, labels, pad_id: int, batch_size: int, device, k: int) -> list[list[list[str]]]:

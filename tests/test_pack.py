@@ -388,3 +388,26 @@ def test_lora_pack_under_bf16_autocast_follows_the_solo_runs(tmp_path):
             assert step_losses(tmp_path / "pack" / job.name) == pytest.approx(step_losses(solo), abs=3e-3)
     finally:
         AcceleratorState._reset_state(True)
+
+
+def test_pack_over_a_pretrained_base_across_seeds_equals_the_solo_runs(tmp_path):
+    """The common case: a saved base, runs of different seeds (own data order, own adapters and head) in one
+    pack; 44 sentences in length buckets of 8 give the runs batches of different sizes at the same step."""
+    from test_pipeline import _local_pretrained
+
+    base = _local_pretrained(tmp_path)
+    cfg = load_config(None, [f"model.name={base}", "model.quantization=none", "model.lora.r=4",
+                             "model.lora.dropout=0", "model.head_dropout=0", "data.max_length=64",
+                             "data.options.n_train=44", "data.options.n_validation=12", "data.options.n_test=12",
+                             "train.max_steps=6", "train.batch_size=8", "train.log_every=1", "train.lr=1e-2",
+                             "train.length_bucketing=true"])
+    jobs = sl_jobs(cfg, ["synthetic-right"], ["00", "11"], [120, 121])
+    runner = SweepRunner(tmp_path / "pack", progress=False, pack=4)
+    assert [len(u) for u in group_packs(jobs, runner.pack_key, 4)] == [4]
+    result = run_jobs(jobs, tmp_path / "pack", runner)
+    assert sorted(result.done) == sorted(j.name for j in jobs), result.failed
+    for job in jobs:
+        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
+        packed = tmp_path / "pack" / job.name
+        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
+        assert (packed / "predictions" / "test.conll").read_text() == (solo / "predictions" / "test.conll").read_text()
