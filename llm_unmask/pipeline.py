@@ -377,10 +377,13 @@ class SweepRunner:
             return 1
         if self.pack_size != "auto":
             return int(self.pack_size)
-        packable = [j for j in todo if self.pack_key(j) is not None]
+        from collections import Counter
+
+        keys = {j.name: self.pack_key(j) for j in todo}
+        packable = [j for j in todo if keys[j.name] is not None]
         if not packable:
             return 1
-        largest = max(sum(1 for j in packable if self.pack_key(j) == self.pack_key(p)) for p in packable)
+        largest = max(Counter(keys[j.name] for j in packable).values())
         per_run = free = None
         job = packable[0]
         if torch.cuda.is_available() and job.cfg.model.lora.enabled:
