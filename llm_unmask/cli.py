@@ -107,7 +107,8 @@ def pack_option(fn):
                              "shared base, or full fine-tunes with identical batches (same seed; e.g. checkpoints) "
                              "as one vmapped model; runs that differ in model shape, task, max length or LoRA rank "
                              "never share a pack. 1 = one run at a time. auto: as many as free GPU memory holds at "
-                             "the measured per-run footprint (at most 16), 4 without a GPU. Each run still gets its "
+                             "the measured per-run footprint (at most 16); without a GPU 4 LoRA runs, full fine-tunes "
+                             "one at a time (slower packed there). Each run still gets its "
                              "own folder.")(fn)
 
 

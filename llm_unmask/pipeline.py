@@ -397,7 +397,7 @@ class SweepRunner:
                                 train_texts=train_texts(task, job.cfg.data.limit_train)).model
             per_run = 16 * sum(p.numel() for p in model.parameters())
             free = torch.cuda.mem_get_info()[0]
-        k, why = choose_pack_size(largest, per_run, free)
+        k, why = choose_pack_size(largest, per_run, free, full=not job.cfg.model.lora.enabled)
         self._measured = (per_run, free)  # for the out-of-memory message of a pack that still does not fit
         log.info("--pack auto: %s", why)
         return k

@@ -297,7 +297,8 @@ def test_checkpoint_fine_tunes_pack_and_equal_the_solo_runs(tmp_path):
             name = f"{variant}__ckpt-{i}"
             jobs.append(Job(name, cfg))
             extras[name] = {"checkpoint": i}
-    runner = SweepRunner(tmp_path / "pack", progress=False, pack="auto", extras=extras)
+    runner = SweepRunner(tmp_path / "pack", progress=False, pack=4, extras=extras)
+    assert SweepRunner(tmp_path / "pack", pack="auto").choose_pack(jobs) == 1  # auto without a GPU: solo
     units = group_packs(jobs, runner.pack_key, runner.choose_pack(jobs))
     assert sorted(sorted(j.name for j in u) for u in units) == [
         ["decoder-unmask__ckpt-0", "decoder-unmask__ckpt-1"], ["encoder__ckpt-0", "encoder__ckpt-1"]]
@@ -330,6 +331,7 @@ def test_auto_pack_size_and_the_too_big_message():
 
     assert choose_pack_size(48, None, None)[0] == CPU_PACK and "no GPU" in choose_pack_size(48, None, None)[1]
     assert choose_pack_size(2, None, None)[0] == 2
+    assert choose_pack_size(16, None, None, full=True)[0] == 1  # vmapped full fine-tunes: slower on the CPU
     gib = 2**30
     k, why = choose_pack_size(48, 2 * gib, 20 * gib)  # 90% of 20 GiB holds 9 runs of 2 GiB
     assert k == 9 and "9 would fit" in why and "2.00 GiB per run" in why
