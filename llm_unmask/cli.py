@@ -156,6 +156,33 @@ def workers_option(fn):
                              "with several GPUs, one worker per GPU round-robin). Logs: OUTPUT/.workers/.")(fn)
 
 
+def pack_option(fn):
+    """``--pack K|auto`` of every sweep-like command (see :mod:`llm_unmask.pack`)."""
+    return click.option("--pack", default="auto", show_default=True, metavar="K|auto",
+                        help="Train up to K runs together in one process as one batched model: LoRA runs over one "
+                             "shared base, or full fine-tunes with identical batches (same seed; e.g. checkpoints) "
+                             "as one vmapped model; runs that differ in model shape, task, max length or LoRA rank "
+                             "never share a pack. 1 = one run at a time. auto: as many as free GPU memory holds at "
+                             "the measured per-run footprint (at most 16); without a GPU 4 LoRA runs, full fine-tunes "
+                             "one at a time (slower packed there). Each run still gets its "
+                             "own folder.")(fn)
+
+
+def parse_pack(text: str) -> int | str:
+    """'auto' or a positive integer (the --pack flag)."""
+    from .errors import ConfigError
+
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        k = int(text)
+        if k < 1:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--pack must be a positive integer or 'auto', got '{text}'") from None
+    return k
+
+
 def tiny_preset_for(tiny_random: str) -> str:
     """The preset a ``--tiny-random`` run gets without ``--config``: the tiny settings, not the 7B paper ones."""
     from .tiny import ENCODER_ARCHS
@@ -345,15 +372,17 @@ def _print_run(path: Path) -> None:
               help="List this shard's jobs as done, todo or held (by another live process); train nothing.")
 @workers_option
 @report_to_option
+@pack_option
 @friendly_errors
 def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, tasks, codes, groups,
-              seeds, shard, dry_run, workers, report_to):
+              seeds, shard, dry_run, workers, report_to, pack):
     """Every (task, unmask config, seed) run; resumable and shardable.
 
     A re-run does only what is missing. With --shard K/N, N workers (e.g. a Slurm array, see
     scripts/slurm_sweep.sh) share one --output folder without clobbering each other; --workers N
     starts N such workers here (small models: several runs at once keep a GPU busy). A run lock whose
     owner died (even on another host) is taken over after --lock-timeout seconds without its heartbeat.
+    --pack K trains up to K runs together as one batched model in this process (see README, "Packs").
 
     \b
     Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
@@ -372,9 +401,10 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
             for job in sl_jobs(build_config(config, model, gguf_file, tiny_random, data_dir, overrides,
                                             note=False, **{"data.task": t}), [t], code_list, seed_list)]
     sh = parse_shard(shard)
+    pack = parse_pack(pack)
     if dispatch_sweep("sweep", jobs, Path(output), sh, dry_run, workers, quiet):
         return
-    result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet), sh)
+    result = run_jobs(jobs, Path(output), SweepRunner(output, progress=not quiet, pack=pack), sh)
     finish_sweep("sweep", result)
 
 

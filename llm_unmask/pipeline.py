@@ -283,15 +283,33 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
         acc.end_training()
         return False
-    model = inner
     if not main_proc:
         acc.end_training()
         return True  # evaluation and files belong to the main process
-    splits = _score_splits(model, pad, prep, task, cfg.eval_splits, cfg, acc, progress, out / "predictions")
-    if cfg.train.report_to:
-        acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
-                step=state.step)
-    acc.end_training()  # closes the trackers' files before the run folder is renamed
+    stats = {"train_seconds": train_seconds, "tokens_per_second": loop.tokens_per_second(),
+             "train_steps": state.step, "final_loss": state.loss}
+    finish_run(cfg, out, rid, inner, built, prep, task, acc.device, stats, extra, progress, acc=acc)
+    return True
+
+
+def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, prep: Prepared, task: TaskData,
+               device, stats: dict, extra: dict, progress: bool = False, predictions: dict | None = None,
+               acc=None) -> None:
+    """Evaluate a trained run, save its model and write metrics.json last (the run is complete from then on).
+
+    Shared by solo runs and by the runs of a pack (:mod:`llm_unmask.packrun`), which pass their own ``stats``
+    (train_seconds, tokens_per_second, train_steps, final_loss), ``extra`` (e.g. pack_size) and the
+    ``predictions`` per split that one packed evaluation made for all its runs (through ``predict_tags`` too).
+    ``acc``: the solo run's accelerator, whose trackers (train.report_to) get the F1s and are closed here."""
+    tok, pad, train = built.tokenizer, built.tokenizer.pad_token_id, prep.encoded["train"]
+    trainable, total = count_parameters(model)
+    splits = _score_splits(model, pad, prep, task, cfg.eval_splits, cfg, device, progress, out / "predictions",
+                           predictions)
+    if acc is not None:
+        if cfg.train.report_to:
+            acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
+                    step=stats["train_steps"])
+        acc.end_training()  # closes the trackers' files before the run folder is renamed
     save_model(model, tok, out / "model")
     from .unmask import current_plan
 
@@ -300,12 +318,12 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         "run_id": rid, "task": cfg.data.task, "model": model_label(cfg.model), "variant": cfg.variant,
         "unmask": cfg.model.unmask if cfg.model.unmask not in ("", "none") else None,
         "unmask_layers": list(plan.layers) if plan is not None else None,
-        "seed": cfg.seed, "metric": METRIC, "splits": splits, "train_seconds": train_seconds,
-        "tokens_per_second": loop.tokens_per_second(), "peak_memory_bytes": peak_memory_bytes(),
-        "config_hash": config_hash(cfg), "train_steps": state.step, "final_loss": state.loss,
+        "seed": cfg.seed, "metric": METRIC, "splits": splits, "train_seconds": stats["train_seconds"],
+        "tokens_per_second": stats["tokens_per_second"], "peak_memory_bytes": peak_memory_bytes(),
+        "config_hash": config_hash(cfg), "train_steps": stats["train_steps"], "final_loss": stats["final_loss"],
         "n_train": len(train), "n_truncated_train": train.n_truncated,
         "trainable_parameters": trainable, "total_parameters": total, "quantized": built.quantized,
-        "device": str(acc.device), "versions": library_versions(), "git_commit": git_commit(),
+        "device": str(device), "versions": library_versions(), "git_commit": git_commit(),
         "data_notes": list(task.notes), "labels": list(task.labels),
     }
     if (out / RUNGS).is_file():
@@ -313,19 +331,21 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
     metrics.update(extra)
     (out / STATE).unlink(missing_ok=True)
     atomic_write_json(out / METRICS, metrics)
-    return True
 
 
-def _score_splits(model, pad: int, prep: Prepared, task: TaskData, names, cfg: RunConfig, acc, progress: bool,
-                  predictions_dir: Path | None = None) -> dict:
-    """Score ``names`` (splits the task has) through the one evaluation path; write predictions if asked."""
+def _score_splits(model, pad: int, prep: Prepared, task: TaskData, names, cfg: RunConfig, device, progress: bool,
+                  predictions_dir: Path | None = None, predictions: dict | None = None) -> dict:
+    """Score ``names`` (splits the task has) through the one evaluation path; write predictions if asked.
+    ``predictions`` (split -> tags) are used where given (a pack predicts all its runs in one pass)."""
     splits = {}
     for split in names:
         if split not in prep.encoded:
             log.warning("task %s has no '%s' split; not evaluated", task.name, split)
             continue
-        pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
-                            device=acc.device, progress=progress)
+        pred = (predictions or {}).get(split)
+        if pred is None:
+            pred = predict_tags(model, prep.encoded[split], task.labels, pad, cfg.train.eval_batch_size,
+                                device=device, progress=progress)
         gold = [s.tags for s in prep.sentences[split]]
         splits[split] = score(gold, pred)
         splits[split]["n_truncated"] = prep.encoded[split].n_truncated
@@ -354,7 +374,7 @@ def _record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, t
     from .evaluate import label_loss
 
     started = time.perf_counter()
-    splits = _score_splits(model, pad, prep, task, names, cfg, acc, progress)
+    splits = _score_splits(model, pad, prep, task, names, cfg, acc.device, progress)
     for name in splits:
         splits[name]["loss"] = label_loss(model, prep.encoded[name], pad, cfg.train.eval_batch_size, acc.device)
     rungs = [r for r in read_rungs(out) if r["step"] != step]
@@ -402,8 +422,11 @@ class SweepRunner:
     the base model once: every run gets a fresh seeded head and fresh adapters on the same base weights,
     and the adapters are removed again afterwards (peft ``unload``), so runs do not leak into each other."""
 
-    def __init__(self, output: str | Path, progress: bool = True):
-        self.output, self.progress = Path(output), progress
+    def __init__(self, output: str | Path, progress: bool = True, pack: int | str = 1,
+                 extras: dict[str, dict] | None = None):
+        self.output, self.progress, self.pack_size = Path(output), progress, pack
+        self.extras = extras or {}  # job name -> extra metrics (e.g. a scaling checkpoint's index)
+        self._shapes: dict[str, str] = {}
         self._tasks: dict[str, TaskData] = {}
         self._prepared: dict[tuple, Prepared] = {}
         self._base: tuple[str, BuiltModel] | None = None
@@ -420,32 +443,139 @@ class SweepRunner:
         if is_complete(self.output / job.name):
             return self.output / job.name
         task = self.task(cfg)
+        extra = self.extras.get(job.name)
         if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
-            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name, **run_kwargs)
+            return run_sl(cfg, self.output, task=task, progress=self.progress, run_name=job.name, extra_metrics=extra,
+                          **run_kwargs)
         built = self._with_fresh_adapters(cfg, task)
-        key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
-               repr(sorted(cfg.data.options.items())), cfg.data.holdout_validation)
-        if key not in self._prepared:
-            self._prepared[key] = prepare(cfg, task, built.tokenizer)
         try:
-            return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepared[key],
-                          progress=self.progress, run_name=job.name, **run_kwargs)
+            return run_sl(cfg, self.output, task=task, built=built, prepared=self._prepare(cfg, task, built),
+                          extra_metrics=extra, progress=self.progress, run_name=job.name, **run_kwargs)
         finally:
             self._strip_adapters(built)
             _release_cached_memory()
 
-    def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+    def pack_key(self, job) -> str | None:
+        """Runs that may train in one pack (:mod:`llm_unmask.pack`): LoRA runs whose configs differ only in seed
+        and unmask spec (same model, task, max length, LoRA rank, schedule...); a tiny random base is drawn from
+        the seed, so there the seed must match too. Full fine-tunes (``--config tiny``) differ only in unmask
+        spec: same seed, so identical batches and one vmapped model."""
         import copy
 
-        from .model import add_lora, init_head
-        from .unmask import apply_unmask
+        from .config import config_hash
+
+        cfg = job.cfg
+        plain = copy.deepcopy(cfg)
+        plain.model.unmask = None
+        if not cfg.model.lora.enabled:  # full fine-tunes pack only with identical batches: the same seed
+            if cfg.train.gradient_checkpointing:
+                return None
+            if not cfg.model.tiny_random:  # different weights of one shape (scaling checkpoints) share a pack
+                plain.model.name = self._shape(cfg.model.name)
+            return f"full-{config_hash(plain)}-seed{cfg.seed}"
+        return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
+
+    def choose_pack(self, todo) -> int:
+        """The pack size for these jobs: ``pack`` as given, or for ``"auto"`` what free device memory holds at a
+        measured per-run footprint (:func:`llm_unmask.packrun.choose_pack_size`), logged with the reason."""
+        from .packrun import choose_pack_size, measure_run_bytes
+
+        if _distributed() is not None:
+            if self.pack_size not in (1, "auto"):
+                log.warning("packs run in one process; under a multi-process launch runs train one at a time")
+            return 1
+        if self.pack_size != "auto":
+            return int(self.pack_size)
+        from collections import Counter
+
+        keys = {j.name: self.pack_key(j) for j in todo}
+        packable = [j for j in todo if keys[j.name] is not None]
+        if not packable:
+            return 1
+        largest = max(Counter(keys[j.name] for j in packable).values())
+        per_run = free = None
+        job = packable[0]
+        if torch.cuda.is_available() and job.cfg.model.lora.enabled:
+            task = self.task(job.cfg)
+            base = self._base_model(job.cfg, task)
+            per_run = measure_run_bytes(base, self._prepare(job.cfg, task, base), job)
+            free = torch.cuda.mem_get_info()[0] + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+        elif torch.cuda.is_available():  # full fine-tunes: weights, gradients and two AdamW moments in fp32
+            task = self.task(job.cfg)
+            model = build_model(job.cfg.model, task.labels, seed=job.cfg.seed,
+                                train_texts=train_texts(task, job.cfg.data.limit_train)).model
+            per_run = 16 * sum(p.numel() for p in model.parameters())
+            free = torch.cuda.mem_get_info()[0]
+        k, why = choose_pack_size(largest, per_run, free, full=not job.cfg.model.lora.enabled)
+        self._measured = (per_run, free)  # for the out-of-memory message of a pack that still does not fit
+        log.info("--pack auto: %s", why)
+        return k
+
+    def _shape(self, name) -> str:
+        """What makes two saved models stackable: their architecture and every size in their config."""
+        if name not in self._shapes:
+            from .model import load_model_config
+
+            conf = load_model_config(str(name)).to_dict()
+            keep = {k: v for k, v in conf.items() if k == "model_type" or k == "architectures"
+                    or (isinstance(v, int) and not isinstance(v, bool) and k.endswith(("_size", "_layers", "_heads",
+                                                                                         "_positions")))}
+            self._shapes[name] = "shape:" + repr(sorted(keep.items()))
+        return self._shapes[name]
+
+    def run_pack(self, jobs, desc: str = "pack") -> dict:
+        """Train ``jobs`` (same :meth:`pack_key`) as one pack; per job its folder or error."""
+        from .packrun import FullKind, LoraKind, run_pack
+
+        cfg = jobs[0].cfg
+        task = self.task(cfg)
+        if not cfg.model.lora.enabled:
+            first = build_model(cfg.model, task.labels, seed=cfg.seed,
+                                train_texts=train_texts(task, cfg.data.limit_train))
+            built = {jobs[0].name: first}  # every run's model as its solo run builds it, one tokenizer for all
+            kind = FullKind(lambda job: built.pop(job.name, None) or build_model(
+                job.cfg.model, task.labels, seed=job.cfg.seed, tokenizer=first.tokenizer))
+            prep = self._prepare(cfg, task, first)
+        else:
+            base = self._base_model(cfg, task)
+            kind, prep = LoraKind(base), self._prepare(cfg, task, base)
+        kind.per_run_bytes, kind.free_bytes = getattr(self, "_measured", (None, None))
+        try:
+            return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc,
+                            extras=self.extras)
+        except BaseException:
+            log.exception("pack of %d runs failed", len(jobs))
+            self._base = None  # the pack failed half-way: never reuse a base it may have left modified
+            raise
+        finally:
+            _release_cached_memory()
+
+    def _prepare(self, cfg: RunConfig, task: TaskData, built: BuiltModel) -> Prepared:
+        key = (id(built.tokenizer), cfg.data.task, cfg.data.max_length, cfg.data.limit_train, cfg.data.limit_eval,
+               repr(sorted(cfg.data.options.items())), cfg.data.holdout_validation)
+        if key not in self._prepared:
+            self._prepared[key] = prepare(cfg, task, built.tokenizer)
+        return self._prepared[key]
+
+    def _base_model(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+        """The base without adapters or unmasking, loaded once and reused (a tiny random base: once per seed)."""
+        import copy
 
         base_cfg = copy.deepcopy(cfg.model)
         base_cfg.unmask, base_cfg.lora.enabled = None, False
-        key = repr((base_cfg, tuple(task.labels)))
+        tiny = bool(base_cfg.tiny_random)
+        key = repr((base_cfg, tuple(task.labels), cfg.seed if tiny else None, cfg.data.limit_train if tiny else None))
         if self._base is None or self._base[0] != key:
-            self._base = (key, build_model(base_cfg, task.labels, seed=cfg.seed))
-        base = self._base[1]
+            self._base = None  # free the old base before loading the next
+            texts = train_texts(task, cfg.data.limit_train) if tiny else None
+            self._base = (key, build_model(base_cfg, task.labels, seed=cfg.seed, train_texts=texts))
+        return self._base[1]
+
+    def _with_fresh_adapters(self, cfg: RunConfig, task: TaskData) -> BuiltModel:
+        from .model import add_lora, init_head
+        from .unmask import apply_unmask
+
+        base = self._base_model(cfg, task)
         init_head(base.model, base.head_name, cfg.seed)
         model = add_lora(base.model, cfg.model, base.head_name, base.quantized, cfg.seed)
         apply_unmask(model, cfg.model.unmask)

@@ -103,36 +103,78 @@ class SweepResult:
     """Runs another live process holds (not complete when this shard ended)."""
 
 
+def group_packs(todo: Sequence[Job], key: Callable[[Job], str | None], size: int) -> list[list[Job]]:
+    """Jobs that can share a pack (same ``key``, not None) in packs of at most ``size``, as even as possible;
+    every other job alone. Deterministic, so a re-run after a kill forms the same packs of the same missing runs."""
+    from .pack import pack_sizes
+
+    groups: dict[str, list[Job]] = {}
+    units: list[list[Job]] = []
+    for job in todo:
+        k = key(job) if size > 1 else None
+        if k is None:
+            units.append([job])
+        else:
+            if k not in groups:
+                groups[k] = []
+                units.append(groups[k])  # the pack's place: where its first job was
+            groups[k].append(job)
+    out = []
+    for unit in units:
+        start = 0
+        for n in pack_sizes(len(unit), size) if len(unit) > 1 else [1]:
+            out.append(unit[start:start + n])
+            start += n
+    return out
+
+
 def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shard=(0, 1),
              progress: bool = True) -> SweepResult:
-    """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on."""
+    """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on.
+
+    When ``run`` packs (``run.choose_pack(todo) > 1``, :class:`llm_unmask.pipeline.SweepRunner`), jobs with the
+    same ``run.pack_key`` train together through ``run.run_pack(jobs, desc)``."""
     mine = shard_jobs(jobs, shard)
     result = SweepResult([], [], [])
     todo = [j for j in mine if not is_complete(Path(output) / j.name)]
     result.skipped = [j.name for j in mine if j not in todo]
     log.info("sweep shard %d/%d: %d jobs, %d already complete, %d to run", shard[0], shard[1], len(mine),
              len(result.skipped), len(todo))
+    size = run.choose_pack(todo) if hasattr(run, "choose_pack") else 1
+    units = group_packs(todo, getattr(run, "pack_key", lambda job: None), size)
+    finished = 0
     started = time.monotonic()
-    for i, job in enumerate(todo, 1):
-        spent = time.monotonic() - started  # ETA from the runs done so far (runs of one sweep cost about the same)
-        eta = f", ETA {_clock(spent / (i - 1) * (len(todo) - i + 1))}" if i > 1 else ""
-        log.info("[%d/%d] %s (%s elapsed%s)", i, len(todo), job.name, _clock(spent), eta)
-        if is_complete(Path(output) / job.name):  # another worker finished it since the list was made
-            result.skipped.append(job.name)
+    for i, unit in enumerate(units, 1):
+        unit = [job for job in unit if not is_complete(Path(output) / job.name)]
+        result.skipped.extend(j.name for j in units[i - 1] if j not in unit)  # another worker finished it
+        if not unit:
             continue
+        names = ", ".join(j.name for j in unit)
+        spent = time.monotonic() - started  # ETA from the runs done so far (runs of one sweep cost about the same)
+        eta = f", ETA {_clock(spent / finished * (len(todo) - finished))}" if finished else ""
+        log.info("[%d/%d] %s (%s elapsed%s)", finished + 1, len(todo),
+                 names if len(unit) == 1 else f"pack of {len(unit)}: {names}", _clock(spent), eta)
         try:
-            path = run(job)
+            if len(unit) == 1:
+                outcome = {unit[0].name: run(unit[0])}
+            else:
+                desc = f"pack {i}/{len(units)} ({len(unit)} runs; done {finished}/{len(todo)})"
+                outcome = run.run_pack(unit, desc)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # keep going: one OOM must not cost the other runs
-            result.failed.append((job.name, f"{type(exc).__name__}: {exc}"))
-            continue
-        if is_complete(path):
-            result.done.append(job.name)
-        elif Lock.is_held(lock_path(output, job.name)):
-            result.held.append(job.name)
-        else:
-            result.skipped.append(job.name)
+            outcome = {job.name: exc for job in unit}
+        for job in unit:
+            got = outcome.get(job.name)
+            if isinstance(got, BaseException):
+                result.failed.append((job.name, f"{type(got).__name__}: {got}"))
+            elif got is not None and is_complete(got):
+                result.done.append(job.name)
+            elif Lock.is_held(lock_path(output, job.name)):
+                result.held.append(job.name)
+            else:
+                result.skipped.append(job.name)
+        finished += len(unit)
     still = [n for n in result.held if not is_complete(Path(output) / n)]
     result.skipped += [n for n in result.held if n not in still]  # finished by its holder meanwhile
     result.held = still

@@ -68,6 +68,15 @@ def check_trackers(names) -> list[str]:
     return names
 
 
+PACKED = "packed"  # attribute of a stacked parameter (packs): how many leading run dimensions it has
+
+
+def unstacked_ndim(p: torch.Tensor) -> int:
+    """The dimensions one run's slice of ``p`` has: weight-decay groups are decided on these, so a pack's stacked
+    bias (runs x features) stays undecayed like the solo run's bias."""
+    return p.ndim - getattr(p, PACKED, 0)
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str | None = None,
                     fused: bool | None = None) -> torch.optim.Optimizer:
     """AdamW (paper: betas 0.9/0.95, eps 1e-5, wd 0.1); no decay on biases and norms, as HF Trainer does.
@@ -79,7 +88,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, device_type: str |
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            (decay if unstacked_ndim(p) >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     kwargs = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     if cfg.optimizer == "paged_adamw_8bit":
@@ -145,11 +154,18 @@ class LoopState:
 
     @property
     def loss(self) -> float:
-        """Mean loss of the last update. Reading it waits for the GPU (a host sync), so the loop itself only
-        reads it when it logs: syncing every step would stall small models' steps on the CPU."""
+        """Mean loss of the last update (a pack: the mean over its runs). Reading it waits for the GPU (a host
+        sync), so the loop itself only reads it when it logs: syncing every step would stall small models' steps."""
         if isinstance(self._loss, torch.Tensor):
+            if self._loss.numel() > 1:
+                return float(self._loss.float().mean())
             self._loss = float(self._loss)
         return self._loss
+
+    @property
+    def run_losses(self) -> list[float]:
+        """A pack's last update: each run's own loss (a solo run: one entry)."""
+        return [float(x) for x in self.loss_tensor.reshape(-1)]
 
     @loss.setter
     def loss(self, value: float | torch.Tensor) -> None:
@@ -166,7 +182,11 @@ class LoopState:
 
 
 class TrainLoop:
-    """Optimizer updates over seeded epochs of index batches; ``make_batch(indices) -> dict of tensors``."""
+    """Optimizer updates over seeded epochs of index batches; ``make_batch(indices) -> dict of tensors``.
+
+    A pack (:mod:`llm_unmask.pack`) passes one seed per run: each micro-batch is then a tuple of the runs' index
+    lists (each run's own seeded order), the model returns per-run ``run_losses`` besides the summed ``loss``, and
+    its own ``clip_grad_norm_`` clips every run by its own norm."""
 
     def __init__(
         self,
@@ -175,7 +195,7 @@ class TrainLoop:
         *,
         n_examples: int,
         make_batch: Callable[[list[int]], dict],
-        seed: int,
+        seed: int | Sequence[int],
         lengths: Sequence[int] | None = None,
         accelerator: Accelerator | None = None,
         desc: str = "train",
@@ -187,7 +207,9 @@ class TrainLoop:
     ):
         if n_examples < 1:
             raise ValueError("no training examples")
-        self.cfg, self.seed, self.n, self.make_batch = cfg, seed, n_examples, make_batch
+        self.cfg, self.n, self.make_batch = cfg, n_examples, make_batch
+        self.seeds = None if isinstance(seed, int) else [int(s) for s in seed]
+        self.seed = seed if self.seeds is None else self.seeds[0]
         self.lengths = lengths if cfg.length_bucketing else None
         self.drop_last, self.desc, self.progress = drop_last, desc, progress
         # prefetch > 0: make_batch runs that many batches ahead in a thread (pinned memory; see prefetch.py),
@@ -302,11 +324,15 @@ class TrainLoop:
                 last = j == len(micro) - 1
                 ctx = acc.no_sync(self.model) if (not last and acc.num_processes > 1) else _null()
                 with ctx, acc.autocast():
-                    loss = self.model(**batch).loss
-                    acc.backward(loss / len(micro))
-                total_loss = total_loss + loss.detach() / len(micro)
+                    out = self.model(**batch)
+                    acc.backward(out.loss / len(micro))
+                per_run = out.get("run_losses") if isinstance(out, dict) else None
+                total_loss = total_loss + (out.loss if per_run is None else per_run).detach() / len(micro)
             if cfg.max_grad_norm:
-                acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                if self.seeds is not None:
+                    acc.unwrap_model(self.model).clip_grad_norm_(cfg.max_grad_norm)  # per run
+                else:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -320,7 +346,7 @@ class TrainLoop:
                 bar.set_postfix(loss=f"{st.loss:.4f}", tok_s=f"{tps:,.0f}", epoch=f"{st.epoch_fraction:.2f}")
                 # the bar shows it on the console; train.log gets every line
                 log.log(logging.DEBUG if bar.disable is False else logging.INFO,
-                        "step %d/%d loss %.4f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
+                        "step %d/%d loss %.6f tokens/s %.0f", st.step, self.total_steps, st.loss, tps)
                 if acc.trackers:  # only when the caller started trackers (train.report_to)
                     acc.log({"train/loss": st.loss, "train/learning_rate": self.scheduler.get_last_lr()[0],
                              "train/tokens_per_second": tps, "train/epoch": st.epoch_fraction}, step=st.step)

@@ -16,6 +16,12 @@ already-swapped arguments.
 
 Sliding windows (Mistral, Gemma2/3, Qwen sliding layers) are not applied in unmasked layers: an
 unmasked layer sees the whole sequence.
+
+Per-row plans (:func:`apply_row_unmask`) serve packs, where runs with different unmask configurations share
+one forward: every layer is hooked, and the model is called with ``unmask_flags``, a 0/1 tensor of shape
+(rows, layers) (or (layers,) per model under ``torch.func.vmap``). Each layer then gets, per row, either the
+mask the backbone built (causal + padding) or the padding-only bidirectional mask, both materialized by
+transformers' own builders and chosen with one ``torch.where``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from transformers import PreTrainedModel
 from .errors import UnmaskError
 
 __all__ = [
+    "FLAGS_KWARG",
     "UnmaskPlan",
+    "apply_row_unmask",
     "apply_unmask",
     "current_plan",
     "find_decoder_layers",
@@ -40,6 +48,7 @@ __all__ = [
     "parse_layer_list",
     "parse_unmask",
     "remove_unmask",
+    "unmask_flags",
 ]
 
 # Model types whose mask handling our tests check against transformers' own bidirectional model. Anything
@@ -314,8 +323,9 @@ _LAYER_ATTR = "_looking_right_unmask_layer"
 class _State:
     """Everything apply_unmask changed on one backbone, plus the per-forward padding-mask context."""
 
-    def __init__(self, plan: UnmaskPlan, backbone: nn.Module):
-        self.plan = plan
+    def __init__(self, plan: UnmaskPlan, backbone: nn.Module, per_row: bool = False):
+        self.plan, self.per_row = plan, per_row
+        self.flags: torch.Tensor | None = None  # per-row plans: this forward's (rows, layers) flags
         self.model_cls = type(backbone).__name__
         self.config = backbone.config
         _, self.mask_idx = _param_index(backbone.forward, "attention_mask")
@@ -331,6 +341,7 @@ class _State:
         self.mask2d: torch.Tensor | None = None
         self.position_ids: Any = None
         self.bidir: Any = _UNSET
+        self.causal: Any = _UNSET
 
     def undo(self) -> None:
         for h in self.handles:
@@ -338,18 +349,21 @@ class _State:
         self.handles.clear()
         for layer in self.layers:
             layer.__dict__.pop(_LAYER_ATTR, None)
+            layer.__dict__.pop(_FLAGS_ATTR, None)
         self.layers.clear()
         for module, attr, value in reversed(self.saved):
             setattr(module, attr, value)
             module.__dict__.pop(_ORIG_CAUSAL_ATTR, None)
         self.saved.clear()
         self.reset()
+        self.flags = None
 
 
 class _LayerInfo:
     """What an unmasked layer's hook needs: the shared state and where its arguments sit."""
 
-    def __init__(self, state: _State, layer: nn.Module, attn_modules: list[nn.Module]):
+    def __init__(self, state: _State, layer: nn.Module, attn_modules: list[nn.Module], index: int = 0):
+        self.index = index
         sig, self.mask_idx = _param_index(layer.forward, "attention_mask")
         _, hs_idx = _param_index(layer.forward, "hidden_states")
         self.hs_idx = 0 if hs_idx is None else hs_idx
@@ -397,7 +411,8 @@ def _cache_length(cache: Any) -> int:
         return 1  # unknown cache object: treat as filled
 
 
-def _bidirectional_mask(config: Any, hidden: torch.Tensor, mask2d: Any, position_ids: Any) -> Any:
+def _bidirectional_mask(config: Any, hidden: torch.Tensor, mask2d: Any, position_ids: Any,
+                        materialize: bool = False) -> Any:
     """transformers' padding-only bidirectional mask, kept within each sequence of a packed batch.
 
     Packing (several sequences in one row, no 2D mask, position_ids restarting at 0) is detected the
@@ -420,7 +435,40 @@ def _bidirectional_mask(config: Any, hidden: torch.Tensor, mask2d: Any, position
         packed = find_packed_sequence_indices(position_ids.expand(hidden.shape[0], -1))
         if packed is not None:
             extra["and_mask_function"] = packed_sequence_mask_function(packed)
+    if materialize:
+        extra["allow_is_bidirectional_skip"] = False
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=mask2d, **extra)
+
+
+def _row_mask(state: _State, info: _LayerInfo, hidden: torch.Tensor, incoming: Any) -> torch.Tensor:
+    """Per-row plans: each row's mask for this layer, the backbone's causal one or the bidirectional one.
+
+    ``torch.where`` over two masks of the same format (bool for SDPA, additive for eager), so the choice is
+    an ordinary tensor input: rows of a pack, or one flag per model under ``torch.func.vmap``."""
+    flags = state.flags
+    if flags is None:
+        raise UnmaskError(
+            f"{state.model_cls} has a per-row unmask plan but was called without {FLAGS_KWARG}=; pass a 0/1 "
+            f"tensor of shape (rows, {state.plan.num_layers})"
+        )
+    if flags.shape[-1] != state.plan.num_layers or flags.dim() > 2 or (
+            flags.dim() == 2 and flags.shape[0] != hidden.shape[0]):
+        raise UnmaskError(
+            f"{FLAGS_KWARG} has shape {tuple(flags.shape)}; expected ({hidden.shape[0]}, {state.plan.num_layers}) "
+            f"(one row per input row, one column per decoder layer) or ({state.plan.num_layers},)"
+        )
+    if isinstance(incoming, torch.Tensor) and incoming.dim() == 4:
+        causal = incoming  # the backbone's own mask for this layer (sliding windows included)
+    else:  # SDPA's fused causal path (None): materialize the same mask
+        if state.causal is _UNSET:
+            from transformers.masking_utils import create_causal_mask
+
+            state.causal = create_causal_mask(config=state.config, inputs_embeds=hidden, attention_mask=state.mask2d,
+                                              past_key_values=None, position_ids=state.position_ids,
+                                              allow_is_causal_skip=False)
+        causal = state.causal
+    column = flags[..., info.index].to(torch.bool).reshape(-1, 1, 1, 1)
+    return torch.where(column, state.bidir, causal)
 
 
 def _backbone_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
@@ -483,14 +531,38 @@ def _layer_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple
                 f"{hidden.shape[1]}; unmasked layers need a mask exactly as long as the input"
             )
         # One mask per forward, shared by all unmasked layers. None when nothing is padded (fused kernels).
-        state.bidir = _bidirectional_mask(config, hidden, m2, state.position_ids)
+        state.bidir = _bidirectional_mask(config, hidden, m2, state.position_ids, materialize=state.per_row)
+    mask = state.bidir
+    if state.per_row:
+        _, incoming = _get_arg("attention_mask", info.mask_idx, args, kwargs)
+        mask = _row_mask(state, info, hidden, incoming)
     if "attention_mask" in kwargs:
-        kwargs["attention_mask"] = state.bidir
+        kwargs["attention_mask"] = mask
     else:
-        args = args[: info.mask_idx] + (state.bidir,) + args[info.mask_idx + 1 :]
-    if "is_causal" in kwargs:
+        args = args[: info.mask_idx] + (mask,) + args[info.mask_idx + 1 :]
+    if "is_causal" in kwargs and not state.per_row:  # per-row masks are always materialized
         kwargs["is_causal"] = False
     return args, kwargs
+
+
+FLAGS_KWARG = "unmask_flags"
+_FLAGS_ATTR = "_looking_right_unmask_flags"
+
+
+def _flags_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Per-row plans: take ``unmask_flags`` out of the model's inputs (the model itself never sees it)."""
+    state: _State = module.__dict__[_FLAGS_ATTR]
+    flags = kwargs.pop(FLAGS_KWARG, None)
+    if flags is not None and not isinstance(flags, torch.Tensor):
+        raise UnmaskError(f"{FLAGS_KWARG} must be a tensor, got {type(flags).__name__}")
+    state.flags = flags
+    return args, kwargs
+
+
+def _flags_post_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    state = module.__dict__.get(_FLAGS_ATTR)
+    if state is not None:
+        state.flags = None
 
 
 # -------------------------------------------------------------------------------------------- API
@@ -556,3 +628,43 @@ def apply_unmask(model: nn.Module, spec: Any) -> UnmaskPlan:
         raise
     backbone.__dict__[_STATE_ATTR] = state
     return plan
+
+
+def apply_row_unmask(model: nn.Module) -> UnmaskPlan:
+    """A per-row plan: every call of ``model`` takes ``unmask_flags`` (rows x layers, 1 = unmasked), so rows
+    of one batch, or models under ``torch.func.vmap``, can each have their own unmask configuration.
+
+    A row whose flags are all 0 gets exactly the backbone's causal mask (the stock model); padding is never
+    attended in any row. Replaces any plan in place; :func:`apply_unmask` or :func:`remove_unmask` undo it.
+    """
+    backbone, layers = find_decoder_layers(model)
+    impl = str(getattr(backbone.config, "_attn_implementation", ""))
+    if "flash" in impl:
+        raise UnmaskError(
+            f"{type(model).__name__} uses {impl}: per-row unmask plans (packs) need per-row masks, which flash "
+            f"kernels do not take; use attn_implementation sdpa or eager"
+        )
+    remove_unmask(model)
+    plan = UnmaskPlan((True,) * len(layers), "per-row")
+    state = _State(plan, backbone, per_row=True)
+    try:
+        state.handles.append(model.register_forward_pre_hook(_flags_pre_hook, with_kwargs=True))
+        state.handles.append(model.register_forward_hook(_flags_post_hook, with_kwargs=True, always_call=True))
+        model.__dict__[_FLAGS_ATTR] = state
+        state.layers.append(model)  # undo() drops its _FLAGS_ATTR
+        state.handles.append(backbone.register_forward_pre_hook(_backbone_pre_hook, with_kwargs=True))
+        state.handles.append(backbone.register_forward_hook(_backbone_post_hook, with_kwargs=True, always_call=True))
+        for idx, layer in enumerate(layers):
+            layer.__dict__[_LAYER_ATTR] = _LayerInfo(state, layer, _causal_attentions(layer), idx)
+            state.layers.append(layer)
+            state.handles.append(layer.register_forward_pre_hook(_layer_pre_hook, with_kwargs=True))
+    except BaseException:
+        state.undo()
+        raise
+    backbone.__dict__[_STATE_ATTR] = state
+    return plan
+
+
+def unmask_flags(plans: Any, num_layers: int) -> torch.Tensor:
+    """The (runs, layers) 0/1 tensor of a pack's unmask specs (index it by each row's run)."""
+    return torch.tensor([list(parse_unmask(p, num_layers).unmasked) for p in plans], dtype=torch.bool)

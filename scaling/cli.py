@@ -17,6 +17,8 @@ from llm_unmask.cli import (
     finish_sweep,
     friendly_errors,
     lock_timeout_option,
+    pack_option,
+    parse_pack,
     resolve_config,
     workers_option,
 )
@@ -184,9 +186,10 @@ def train_tokenizer_cmd(corpus, out_dir, vocab_size, lines, corpus_size, seed):
 @click.option("--quiet", is_flag=True, help="No progress bars or info logs.")
 @workers_option
 @lock_timeout_option
+@pack_option
 @friendly_errors
 def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds, checkpoints, config, overrides,
-                 data_dir, eval_test, shard, output, dry_run, quiet, workers):
+                 data_dir, eval_test, shard, output, dry_run, quiet, workers, pack):
     """Fine-tune ALL parameters of every chosen checkpoint for SL, per variant, task and seed.
 
     Resumable and shardable like `llm_unmask sweep` (same mechanism): a re-run does only what is missing, and
@@ -212,11 +215,12 @@ def finetune_cmd(pretrain_dir, encoder_dir, decoder_dir, variants, tasks, seeds,
         base.eval_splits = ["validation", "test"]
     task_list = [t.strip() for t in (tasks or base.data.task).split(",") if t.strip()]
     var_list, seed_list, sh = parse_variants(variants), parse_seeds(seeds), parse_shard(shard)
+    pack = parse_pack(pack)
     cjobs = checkpoint_jobs(base, dirs, var_list, task_list, seed_list, checkpoints)
     if dispatch_sweep("finetune-checkpoints", [c.job for c in cjobs], Path(output), sh, dry_run, workers, quiet,
                       module="scaling.cli", extras={c.job.name: c.extra for c in cjobs}):
         return
-    result = finetune_checkpoints(cjobs, output, sh, progress=not quiet)
+    result = finetune_checkpoints(cjobs, output, sh, progress=not quiet, pack=pack)
     finish_sweep("finetune-checkpoints", result, suffix=f"; results in {output}")
 
 

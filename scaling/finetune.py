@@ -6,7 +6,8 @@
   (``llm_unmask.unmask.apply_unmask(model, "all")``; padding stays masked).
 
 The LM head is dropped and a fresh seeded SL head added; ALL parameters are trained (no LoRA) through
-:func:`llm_unmask.pipeline.run_sl`, and the jobs go through :mod:`llm_unmask.sweep`, so a sweep over
+:func:`llm_unmask.pipeline.run_sl` (or, with ``--pack``, several checkpoints at once through
+:mod:`llm_unmask.packrun`), and the jobs go through :mod:`llm_unmask.sweep`, so a sweep over
 checkpoints is resumable and shardable (``--shard K/N``) exactly like ``llm_unmask sweep``.
 
 Pre-training layout read here: ``<pretrain-dir>/encoder/checkpoints/ckpt-NNN`` and
@@ -167,27 +168,14 @@ def checkpoint_jobs(base: RunConfig, dirs: dict[str, Path], variants: Sequence[s
     return out
 
 
-class CheckpointRunner:
-    """``run_fn`` for :func:`llm_unmask.sweep.run_jobs`: one :func:`run_sl` per job, tasks loaded once."""
-
-    def __init__(self, output: str | Path, extras: dict[str, dict], progress: bool = True):
-        self.output, self.extras, self.progress = Path(output), extras, progress
-        self._tasks: dict[str, object] = {}
-
-    def __call__(self, job: Job) -> Path:
-        from llm_unmask.pipeline import load_task_for, run_sl
-
-        cfg = job.cfg
-        key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items())))
-        if key not in self._tasks:
-            self._tasks[key] = load_task_for(cfg)
-        return run_sl(cfg, self.output, task=self._tasks[key], progress=self.progress,
-                      extra_metrics=self.extras[job.name], run_name=job.name)
-
-
 def finetune_checkpoints(cjobs: Sequence[CheckpointJob], output: str | Path, shard: tuple[int, int] = (0, 1),
-                         progress: bool = True) -> SweepResult:
-    """Run this shard's jobs of :func:`checkpoint_jobs` (built once by the caller, which also lists them)."""
+                         progress: bool = True, pack: int | str = 1) -> SweepResult:
+    """Run this shard's jobs of :func:`checkpoint_jobs` (built once by the caller, which also lists them).
+
+    ``pack`` > 1 (or ``"auto"``) trains the checkpoints of one (task, variant, seed), which see identical
+    batches, together as one vmapped model (:class:`llm_unmask.pack.FullPack`)."""
+    from llm_unmask.pipeline import SweepRunner
+
     extras = {c.job.name: c.extra for c in cjobs}
-    return run_jobs([c.job for c in cjobs], Path(output), CheckpointRunner(output, extras, progress), shard,
-                    progress=progress)
+    return run_jobs([c.job for c in cjobs], Path(output), SweepRunner(output, progress, pack=pack, extras=extras),
+                    shard, progress=progress)

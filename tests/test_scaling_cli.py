@@ -47,6 +47,7 @@ def test_help_of_every_command():
     for cmd in ([], ["pretrain"], ["train-tokenizer"], ["finetune-checkpoints"], ["plot"]):
         assert "Usage" in invoke([*cmd, "--help"]).output
     assert "accelerate launch" in invoke(["pretrain", "--help"]).output
+    assert "--pack K|auto" in invoke(["finetune-checkpoints", "--help"]).output
 
 
 def test_train_tokenizer(tmp_path):
