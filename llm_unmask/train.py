@@ -254,8 +254,13 @@ class TrainLoop:
         self._prior_elapsed = float(state.get("elapsed", 0.0))
 
     # --- the loop --------------------------------------------------------------------------------
-    def _process_batches(self, epoch: int) -> list[list[int]]:
-        batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
+    def _process_batches(self, epoch: int) -> list:
+        """This process's micro-batches of ``epoch``; in a pack, micro-batch j is every run's own j-th batch."""
+        if self.seeds is None:
+            batches = epoch_order(self.n, self.cfg.batch_size, self.seed, epoch, self.lengths, self.drop_last)
+        else:
+            batches = list(zip(*(epoch_order(self.n, self.cfg.batch_size, s, epoch, self.lengths, self.drop_last)
+                                 for s in self.seeds)))
         rank, world = self.acc.process_index, self.acc.num_processes
         return batches[rank::world][: self.micro_per_epoch]
 
