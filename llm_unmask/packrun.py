@@ -361,7 +361,7 @@ def measure_run_bytes(base: BuiltModel, prep, job) -> int:
 def choose_pack_size(n_runs: int, per_run_bytes: int | None, free_bytes: int | None,
                      full: bool = False) -> tuple[int, str]:
     """``--pack auto``: (K, why). Without a GPU :data:`CPU_PACK` for LoRA runs and 1 for full fine-tunes (their
-    vmapped packs are slower on the CPU, docs/results.md §8); with one, as many runs as 90% of the free memory
+    vmapped packs are slower on the CPU, docs/results.md §10); with one, as many runs as 90% of the free memory
     holds at the measured footprint, at most :data:`MAX_PACK` and at most the runs there are."""
     if (per_run_bytes is None or free_bytes is None) and full:
         return 1, ("no GPU: full fine-tunes one at a time (CPU attention has no vmap batching rule, so their packs "
