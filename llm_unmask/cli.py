@@ -388,7 +388,7 @@ def sweep_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output
     Exit codes: 0 all done; 1 a run failed; 2 bad input; 3 other processes still hold runs (listed).
     """
     from .checks import check_output_dir
-    from .pipeline import SweepRunner
+    from .runner import SweepRunner
     from .sweep import parse_codes, parse_seeds, parse_shard, run_jobs, sl_jobs
 
     setup_logging(not quiet)

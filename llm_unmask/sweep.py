@@ -132,7 +132,7 @@ def run_jobs(jobs: Sequence[Job], output: Path, run: Callable[[Job], Path], shar
              progress: bool = True) -> SweepResult:
     """Run this shard's missing jobs in order; a failing run is recorded and the sweep goes on.
 
-    When ``run`` packs (``run.choose_pack(todo) > 1``, :class:`llm_unmask.pipeline.SweepRunner`), jobs with the
+    When ``run`` packs (``run.choose_pack(todo) > 1``, :class:`llm_unmask.runner.SweepRunner`), jobs with the
     same ``run.pack_key`` train together through ``run.run_pack(jobs, desc)``."""
     mine = shard_jobs(jobs, shard)
     result = SweepResult([], [], [])

@@ -174,7 +174,7 @@ def finetune_checkpoints(cjobs: Sequence[CheckpointJob], output: str | Path, sha
 
     ``pack`` > 1 (or ``"auto"``) trains the checkpoints of one (task, variant, seed), which see identical
     batches, together as one vmapped model (:class:`llm_unmask.pack.FullPack`)."""
-    from llm_unmask.pipeline import SweepRunner
+    from llm_unmask.runner import SweepRunner
 
     extras = {c.job.name: c.extra for c in cjobs}
     return run_jobs([c.job for c in cjobs], Path(output), SweepRunner(output, progress, pack=pack, extras=extras),

@@ -117,7 +117,7 @@ def main():
     import torch
 
     from llm_unmask.cli import setup_logging
-    from llm_unmask.pipeline import SweepRunner
+    from llm_unmask.runner import SweepRunner
     from llm_unmask.sweep import run_jobs
 
     setup_logging(False)

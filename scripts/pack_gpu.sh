@@ -30,7 +30,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$REPORT/gp
 } 2>&1 | tee "$REPORT/bench.txt"
 start=$(date +%s)
 python -m llm_unmask.cli sweep --config smollm2-gpu --gguf-file "$GGUF" --data-dir "$DATA" \
-    --task conll03-ner,conll03-chunk,rest14-atepol --unmask all --seeds 120-122 \
+    --task conll03-ner,conll03-chunk,rest14-atepol --unmask all-codes --seeds 120-122 \
     --set train.epochs=5 --set train.lr=2e-4 --pack auto --output "$OUT" 2>&1 | tee "$REPORT/sweep.log"
 secs=$(( $(date +%s) - start ))
 echo "paper-budget sweep: 144 runs in ${secs} s = $(( 144 * 3600 / (secs > 0 ? secs : 1) )) runs/hour" \

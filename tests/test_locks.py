@@ -17,7 +17,8 @@ from llm_unmask.config import dump_yaml, load_config
 from llm_unmask.errors import RunError
 from llm_unmask.io import load_plain_state
 from llm_unmask.locks import TIMEOUT_ENV, Lock, lock_path
-from llm_unmask.pipeline import SweepRunner, run_sl
+from llm_unmask.pipeline import run_sl
+from llm_unmask.runner import SweepRunner
 from llm_unmask.runs import is_complete, run_id
 from llm_unmask.sweep import Job, run_jobs
 

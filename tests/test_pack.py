@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from llm_unmask.config import load_config
-from llm_unmask.pipeline import SweepRunner, run_sl
+from llm_unmask.pipeline import run_sl
+from llm_unmask.runner import SweepRunner
 from llm_unmask.runs import is_complete, load_results
 from llm_unmask.sweep import group_packs, run_jobs, sl_jobs
 

@@ -7,7 +7,8 @@ import pytest
 
 from llm_unmask.config import load_config
 from llm_unmask.errors import ConfigError
-from llm_unmask.pipeline import SweepRunner, run_sl
+from llm_unmask.pipeline import run_sl
+from llm_unmask.runner import SweepRunner
 from llm_unmask.runs import Lock, is_complete, load_results, lock_path, run_id
 from llm_unmask.sweep import parse_codes, parse_seeds, parse_shard, run_jobs, shard_jobs, sl_jobs
 

@@ -8,7 +8,8 @@ import pytest
 
 from llm_unmask.config import load_config
 from llm_unmask.errors import ConfigError
-from llm_unmask.pipeline import SweepRunner, run_sl
+from llm_unmask.pipeline import run_sl
+from llm_unmask.runner import SweepRunner
 from llm_unmask.search.halving import halving_cost, rung_budgets, select_top, survivors
 from llm_unmask.search.rungs import RungScore
 from llm_unmask.search.successive import SearchSpec, successive_halving

@@ -148,7 +148,7 @@ def register(main: click.Group) -> None:
 
 def full_run_steps(cfg, output) -> int:
     """Optimizer updates of one full run of ``cfg`` (the last rung), from the task's training split."""
-    from ..pipeline import SweepRunner
+    from ..runner import SweepRunner
     from ..train import schedule_length
 
     task = SweepRunner(output, progress=False).task(cfg)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import atomic_write_json
-from ..pipeline import SweepRunner
+from ..runner import SweepRunner
 from ..sweep import all_codes, sl_jobs
 from ..unmask import parse_unmask
 from .halving import rung_budgets

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_json
-from ..pipeline import SweepRunner
+from ..runner import SweepRunner
 from ..runs import METRICS, load_results
 from ..sweep import sl_jobs
 from .rungs import Candidate, advance_rung, mean_score

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pipeline import RUNGS, SweepRunner
+from ..pipeline import RUNGS
+from ..runner import SweepRunner
 from ..runs import METRICS, is_complete
 from ..sweep import Job
 

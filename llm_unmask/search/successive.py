@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_json
-from ..pipeline import SweepRunner
+from ..runner import SweepRunner
 from ..runs import METRICS
 from ..sweep import shard_jobs, sl_jobs
 from .halving import halving_cost, rung_budgets, select_top, survivors, sweep_cost
