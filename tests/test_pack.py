@@ -35,46 +35,44 @@ def read(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+def assert_packed_equal_solo(jobs, pack_dir: Path, solo_dir: Path, k: int) -> list[tuple[dict, dict]]:
+    """Every run of a pack of ``k`` against the same run trained alone: per-step losses, final loss and saved
+    predictions; returns (packed, solo) metrics per job for the caller's own checks."""
+    pairs, finals = [], set()
+    for job in jobs:
+        solo = run_sl(job.cfg, solo_dir, progress=False)
+        packed = pack_dir / job.name
+        a, b = read(packed), read(solo)
+        assert a["pack_size"] == k and "pack_size" not in b
+        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
+        assert a["final_loss"] == pytest.approx(b["final_loss"], abs=1e-5), job.name
+        for split in ("validation", "test"):
+            assert (packed / "predictions" / f"{split}.conll").read_text() == \
+                (solo / "predictions" / f"{split}.conll").read_text(), (job.name, split)
+        finals.add(round(a["final_loss"], 6))
+        pairs.append((a, b))
+    assert len(finals) == len(jobs)  # the configurations really trained differently
+    return pairs
+
+
 def test_pack_of_four_equals_the_solo_runs(tmp_path):
     jobs = sl_jobs(lora_cfg(), ["synthetic-right"], SPECS, [120])
     runner = SweepRunner(tmp_path / "pack", progress=False, pack=4)
     assert [len(u) for u in group_packs(jobs, runner.pack_key, 4)] == [4]
     result = run_jobs(jobs, tmp_path / "pack", runner)
     assert sorted(result.done) == sorted(j.name for j in jobs) and not result.failed
-    finals = set()
-    for job in jobs:
-        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
-        packed = tmp_path / "pack" / job.name
-        a, b = read(packed), read(solo)
-        assert a["pack_size"] == 4 and "pack_size" not in b
-        assert len(step_losses(packed)) == len(step_losses(solo)) == 4
-        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
-        assert a["final_loss"] == pytest.approx(b["final_loss"], abs=1e-5), job.name
-        for split in ("validation", "test"):
-            assert (packed / "predictions" / f"{split}.conll").read_text() == \
-                (solo / "predictions" / f"{split}.conll").read_text(), (job.name, split)
+    for job, (a, b) in zip(jobs, assert_packed_equal_solo(jobs, tmp_path / "pack", tmp_path / "solo", 4)):
+        assert len(step_losses(tmp_path / "pack" / job.name)) == 4
         assert a["splits"] == b["splits"] and a["unmask_layers"] == b["unmask_layers"]
         assert a["trainable_parameters"] == b["trainable_parameters"]
-        assert (packed / "model" / "adapter_config.json").is_file()
-        finals.add(round(a["final_loss"], 6))
-    assert len(finals) == 4  # the four configurations really trained differently
+        assert (tmp_path / "pack" / job.name / "model" / "adapter_config.json").is_file()
     assert len(load_results(tmp_path / "pack")) == 8 and not list((tmp_path / "pack").glob("*.tmp"))
 
 
-def test_packed_adapters_load_in_predict(tmp_path):
-    from llm_unmask.evaluate import read_predictions
-    from llm_unmask.predict import predict_file
-
+def test_packed_adapters_load_in_predict(tmp_path, predict_reproduces):
     jobs = sl_jobs(lora_cfg(), ["synthetic-right"], ["0110", "1111"], [121])
     run_jobs(jobs, tmp_path, SweepRunner(tmp_path, progress=False, pack=2))
-    run = tmp_path / jobs[0].name
-    conll = (run / "predictions" / "test.conll").read_text()
-    _gold, pred = read_predictions(run / "predictions" / "test.conll")
-    inp = tmp_path / "in.conll"
-    inp.write_text("\n\n".join("\n".join(l.split()[0] for l in block.splitlines())
-                               for block in conll.strip().split("\n\n")) + "\n")
-    out = predict_file(run, inp, "conll")
-    assert [[l.split()[1] for l in b.splitlines()] for b in out.strip().split("\n\n")] == pred
+    predict_reproduces(tmp_path / jobs[0].name, tmp_path)
 
 
 def _pack_and_batch(specs=SPECS, seeds=(120, 121, 122, 123)):
@@ -256,20 +254,8 @@ def test_full_fine_tune_pack_of_four_equals_the_solo_runs(tmp_path):
     jobs = sl_jobs(cfg, ["synthetic-right"], SPECS, [120])
     result = run_jobs(jobs, tmp_path / "pack", SweepRunner(tmp_path / "pack", progress=False, pack=4))
     assert sorted(result.done) == sorted(j.name for j in jobs) and not result.failed
-    finals = set()
-    for job in jobs:
-        solo = run_sl(job.cfg, tmp_path / "solo", progress=False)
-        packed = tmp_path / "pack" / job.name
-        a, b = read(packed), read(solo)
-        assert a["pack_size"] == 4
-        assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
-        assert a["final_loss"] == pytest.approx(b["final_loss"], abs=1e-5), job.name
-        for split in ("validation", "test"):
-            assert (packed / "predictions" / f"{split}.conll").read_text() == \
-                (solo / "predictions" / f"{split}.conll").read_text(), (job.name, split)
+    for a, b in assert_packed_equal_solo(jobs, tmp_path / "pack", tmp_path / "solo", 4):
         assert a["trainable_parameters"] == b["trainable_parameters"] == b["total_parameters"]
-        finals.add(round(a["final_loss"], 6))
-    assert len(finals) == 4
 
 
 def test_checkpoint_fine_tunes_pack_and_equal_the_solo_runs(tmp_path):

@@ -158,11 +158,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, bucketing):
     assert again["splits"] == whole["splits"] and not (resumed / "state.pt").exists()
 
 
-def test_predict_with_saved_adapter_matches_run_predictions(tmp_path):
+def test_predict_with_saved_adapter_matches_run_predictions(tmp_path, predict_reproduces):
     """A LoRA run keeps only adapter + head; predict rebuilds the base and reproduces the run's own labels."""
-    from llm_unmask.evaluate import read_predictions
-    from llm_unmask.predict import predict_file
-
     base = _local_pretrained(tmp_path)
     cfg = load_config(None, TINY + [f"model.name={base}", "model.lora.r=4", "model.quantization=none",
                                     "model.unmask=01", "train.max_steps=8"])
@@ -170,11 +167,4 @@ def test_predict_with_saved_adapter_matches_run_predictions(tmp_path):
     saved = {p.name for p in (run / "model").iterdir()}
     assert "adapter_config.json" in saved and not any(n.startswith("model") and n.endswith(".safetensors")
                                                       for n in saved)
-    conll = (run / "predictions" / "test.conll").read_text()
-    _gold, pred = read_predictions(run / "predictions" / "test.conll")
-    inp = tmp_path / "in.conll"
-    inp.write_text("\n\n".join("\n".join(l.split()[0] for l in block.splitlines())
-                               for block in conll.strip().split("\n\n")) + "\n")
-    out = predict_file(run, inp, "conll")
-    again = [[l.split()[1] for l in block.splitlines()] for block in out.strip().split("\n\n")]
-    assert again == pred
+    predict_reproduces(run, tmp_path)
