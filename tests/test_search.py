@@ -132,6 +132,13 @@ def test_a_killed_search_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
     assert (tmp_path / "killed" / "search.png").is_file()
     # the finalist is a normal complete run; dropped candidates stay resumable partial runs
     assert (tmp_path / "killed" / resumed["chosen"]["runs"][0] / "metrics.json").is_file()
+    # and `report` on a search folder expects exactly the runs the search finished (no false "missing")
+    import pandas as pd
+
+    from llm_unmask.report import write_report
+
+    write_report(tmp_path / "killed", tmp_path / "report", figure=False)
+    assert pd.read_csv(tmp_path / "report" / "missing.csv").empty
 
 
 def test_search_cli_errors_name_the_flag(tmp_path):

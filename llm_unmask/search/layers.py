@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import atomic_write_json
+from ..joblist import record_jobs
 from ..runner import SweepRunner
 from ..sweep import all_codes, sl_jobs
 from ..unmask import parse_unmask
@@ -86,6 +87,8 @@ def layer_search(base_cfg, output: Path, *, seeds, total_steps: int, min_budget:
         cand = Candidate(spec, sl_jobs(base_cfg, [base_cfg.data.task], [spec], list(seeds)))
         value = float("nan")
         for r, steps in enumerate(budgets):
+            if r == len(budgets) - 1:  # a trial that reaches the full budget leaves complete runs: report expects them
+                record_jobs(output, cand.jobs)
             scores, errors = advance_rung(runner, output, cand.jobs, steps, budgets[-1])
             if errors:
                 raise RuntimeError("; ".join(f"{k}: {v}" for k, v in errors.items()))

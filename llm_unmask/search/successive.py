@@ -18,6 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..io import atomic_write_json
+from ..joblist import record_jobs
 from ..runner import SweepRunner
 from ..runs import METRICS
 from ..sweep import shard_jobs, sl_jobs
@@ -74,6 +75,8 @@ def successive_halving(base_cfg, spec: SearchSpec, output: Path, *, shard=(0, 1)
         prev = budgets[r - 1] if r else 0
         step_units = (steps - prev) / budgets[-1]
         bar.set_postfix(rung=f"{r + 1}/{len(budgets)}", updates=steps, field=len(alive))
+        if r == len(budgets) - 1:  # the finalists become complete runs: what `report` on this folder expects
+            record_jobs(output, jobs)
         scores, errors = advance_rung(runner, output, jobs, steps, budgets[-1], first=mine,
                                       wait_seconds=wait_seconds, on_done=functools.partial(bar.update, step_units))
         done_units += step_units * len(jobs)
