@@ -45,6 +45,7 @@ class SweepRunner:
         self._tasks: dict[str, TaskData] = {}
         self._prepared: dict[tuple, Prepared] = {}
         self._base: tuple[str, BuiltModel] | None = None
+        self._warned_tracking = False
 
     def task(self, cfg: RunConfig) -> TaskData:
         key = repr((cfg.data.task, cfg.data.data_dir, sorted(cfg.data.options.items()), cfg.data.holdout_validation))
@@ -74,11 +75,17 @@ class SweepRunner:
         """Runs that may train in one pack (:mod:`llm_unmask.pack`): LoRA runs whose configs differ only in seed
         and unmask spec (same model, task, max length, LoRA rank, schedule...); a tiny random base is drawn from
         the seed, so there the seed must match too. Full fine-tunes (``--config tiny``) differ only in unmask
-        spec: same seed, so identical batches and one vmapped model."""
+        spec: same seed, so identical batches and one vmapped model. Runs logged to experiment trackers
+        (``train.report_to``) train alone: trackers follow one run's accelerator, and a pack has one for K runs."""
         import copy
 
 
         cfg = job.cfg
+        if cfg.train.report_to:
+            if not self._warned_tracking and self.pack_size != 1:
+                log.warning("--report-to: runs train one at a time (trackers log per run; a pack would log none)")
+                self._warned_tracking = True
+            return None
         plain = copy.deepcopy(cfg)
         plain.model.unmask = None
         if not cfg.model.lora.enabled:  # full fine-tunes pack only with identical batches: the same seed

@@ -400,3 +400,12 @@ def test_pack_over_a_pretrained_base_across_seeds_equals_the_solo_runs(tmp_path)
         packed = tmp_path / "pack" / job.name
         assert step_losses(packed) == pytest.approx(step_losses(solo), abs=2e-6), job.name
         assert (packed / "predictions" / "test.conll").read_text() == (solo / "predictions" / "test.conll").read_text()
+
+
+def test_runs_logged_to_trackers_do_not_pack():
+    """A pack has one accelerator for K runs, so --report-to would log nothing per run: such runs train alone."""
+    runner = SweepRunner("unused", progress=False, pack=4)
+    plain, tracked = lora_cfg(), lora_cfg("train.report_to=[tensorboard]")
+    jobs = sl_jobs(plain, ["synthetic-right"], SPECS, [120]) + sl_jobs(tracked, ["synthetic-right"], SPECS, [120])
+    assert [len(u) for u in group_packs(jobs, runner.pack_key, 4)].count(4) == 1  # the untracked four only
+    assert all(runner.pack_key(j) is None for j in jobs[4:])
