@@ -267,6 +267,14 @@ def enable_checkpointing(model: nn.Module) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
+def disable_checkpointing(model: nn.Module) -> None:
+    """Undo :func:`enable_checkpointing` (a shared base goes back to the next run as it came)."""
+    disable = getattr(model, "activation_checkpointing_disable", None) or getattr(
+        model, "gradient_checkpointing_disable", None)
+    if disable is not None:
+        disable()
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -28,7 +28,7 @@ import torch
 
 from .config import dump_yaml
 from .io import atomic_replace_dir, atomic_write_text, load_plain_state
-from .model import BuiltModel, add_lora, enable_checkpointing, init_head
+from .model import BuiltModel, add_lora, disable_checkpointing, enable_checkpointing, init_head
 from .pack import FullPack, LoraPack, collate_pack, load_peft_weights, peft_weights
 from .runs import Lock, is_complete, lock_path, record_failure
 from .train import TrainLoop, make_accelerator
@@ -80,7 +80,7 @@ class LoraKind:
     def unpack(self, pack, cfg) -> None:
         self.base.model = pack.unpack()
         if cfg.train.gradient_checkpointing:
-            _disable_checkpointing(self.base.model)
+            disable_checkpointing(self.base.model)
 
     def run_model(self, job, weights) -> BuiltModel:
         """Run ``job`` as an ordinary peft model holding its trained ``weights`` (what a solo run evaluates)."""
@@ -304,13 +304,6 @@ def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, devi
         handler.close()
         if built is not None:
             kind.release(built)
-
-
-def _disable_checkpointing(model) -> None:
-    disable = getattr(model, "activation_checkpointing_disable", None) or getattr(
-        model, "gradient_checkpointing_disable", None)
-    if disable is not None:
-        disable()
 
 
 CPU_PACK = 4

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .config import RunConfig, config_hash
-from .model import BuiltModel, build_model
+from .model import BuiltModel, build_model, disable_checkpointing
 from .pipeline import Prepared, distributed_state, load_task_for, prepare, run_sl, train_texts
 from .runs import is_complete
 from .tasks import TaskData
@@ -208,11 +208,4 @@ class SweepRunner:
         remove_unmask(built.model)
         if hasattr(built.model, "unload"):
             self._base[1].model = built.model.unload()
-        base = self._base[1].model
-        disable = getattr(base, "activation_checkpointing_disable", None) or getattr(
-            base, "gradient_checkpointing_disable", None)
-        # (the deprecated `is_gradient_checkpointing` only where the new name does not exist: it warns)
-        on = base.is_activation_checkpointing if hasattr(type(base), "is_activation_checkpointing") else \
-            getattr(base, "is_gradient_checkpointing", False)
-        if disable is not None and on:
-            disable()
+        disable_checkpointing(self._base[1].model)

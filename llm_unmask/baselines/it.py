@@ -364,24 +364,15 @@ def load_trained(run_dir: Path, cfg: RunConfig):
     return model, tok, quantized
 
 
-def _checkpointing(model, on: bool) -> None:
-    """Activation checkpointing on/off (transformers >= 5.2 renamed gradient_ -> activation_checkpointing)."""
-    if on:
-        enable = getattr(model, "activation_checkpointing_enable", None)
-        if enable is not None:
-            enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        return
-    disable = getattr(model, "activation_checkpointing_disable", None) or getattr(
-        model, "gradient_checkpointing_disable", None)
-    if disable is not None:
-        disable()
-
-
 def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     from ..batching import collate
-    from ..model import count_parameters, load_base_tokenizer, model_label
+    from ..model import (
+        count_parameters,
+        disable_checkpointing,
+        enable_checkpointing,
+        load_base_tokenizer,
+        model_label,
+    )
     from ..pipeline import save_model
     from ..train import TrainLoop, make_accelerator, peak_memory_bytes
 
@@ -395,7 +386,7 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     model, quantized = load_causal_lm(cfg.model, tok, seed=cfg.seed,
                                       max_positions=max(cfg.data.max_length, GENERATION_MAX_LENGTH))
     if cfg.train.gradient_checkpointing:
-        _checkpointing(model, True)
+        enable_checkpointing(model)
     enc = PromptEncoder(tok)
     packed = pack_examples([enc.example(p, r) for p, r in pairs], cfg.data.max_length, cfg.seed)
     if packed.n_truncated:
@@ -419,7 +410,7 @@ def _train(cfg: RunConfig, out: Path, rid: str, task, progress: bool):
     seconds = time.perf_counter() - started
     model = acc.unwrap_model(loop.model)
     if cfg.train.gradient_checkpointing:
-        _checkpointing(model, False)
+        disable_checkpointing(model)
     save_model(model, tok, out / "model")
     info = {
         "run_id": rid, "train_seconds": seconds, "tokens_per_second": loop.tokens_per_second(),
