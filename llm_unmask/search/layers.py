@@ -10,7 +10,6 @@ worker are failed by Optuna's heartbeat and retried, and their runs resume from 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
@@ -130,7 +129,3 @@ def _rung(step: int, eta: int) -> int:
     while eta ** (r + 1) <= step:
         r += 1
     return r
-
-
-def read_trace(output: Path) -> dict:
-    return json.loads((Path(output) / TRACE).read_text())

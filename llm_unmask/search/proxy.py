@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_write_json
 from ..runner import SweepRunner
-from ..runs import METRICS, load_results
+from ..runs import load_results
 from ..sweep import sl_jobs
 from .rungs import Candidate, advance_rung, mean_score
 
@@ -34,7 +33,7 @@ def predict_config(base_cfg, output: Path, specs: Sequence[str], seeds: Sequence
     steps = max(1, round(fraction * total_steps))
     result = {"task": base_cfg.data.task, "fraction": fraction, "steps": steps, "total_steps": total_steps,
               "seeds": list(seeds), "proxies": {}}
-    reference = sweep_ranking(sweep_dir, base_cfg.data.task) if sweep_dir else None
+    reference, sweep_s = sweep_reference(sweep_dir, base_cfg.data.task) if sweep_dir else (None, None)
     for name in proxies:
         cfg = probe_config(base_cfg, steps) if name == "probe" else base_cfg
         cands = [Candidate(s, sl_jobs(cfg, [cfg.data.task], [s], list(seeds))) for s in specs]
@@ -50,8 +49,7 @@ def predict_config(base_cfg, output: Path, specs: Sequence[str], seeds: Sequence
             entry["spearman_rho"], entry["n_compared"] = spearman(means, reference)
         result["proxies"][name] = entry
     if reference is not None:
-        result["sweep"] = {"dir": str(sweep_dir), "validation_f1": reference,
-                           "seconds": sweep_seconds(sweep_dir, base_cfg.data.task)}
+        result["sweep"] = {"dir": str(sweep_dir), "validation_f1": reference, "seconds": sweep_s}
     atomic_write_json(output / "proxy.json", result)
     return result
 
@@ -66,20 +64,13 @@ def probe_config(base_cfg, steps: int):
     return cfg
 
 
-def sweep_ranking(sweep_dir: Path, task: str) -> dict[str, float]:
-    """Mean validation F1 per unmask configuration of a finished sweep (the ranking a proxy should predict)."""
+def sweep_reference(sweep_dir: Path, task: str) -> tuple[dict[str, float], float]:
+    """A finished sweep's mean validation F1 per unmask configuration (the ranking a proxy should predict) and
+    its measured training seconds (one validation row per run)."""
     df = load_results(sweep_dir)
     df = df[(df.task == task) & (df.split == "validation")]
-    return {("0000" if u is None else str(u)): float(v) for u, v in df.groupby(df.unmask.fillna("0000")).f1.mean().items()}
-
-
-def sweep_seconds(sweep_dir: Path, task: str) -> float:
-    total = 0.0
-    for m in Path(sweep_dir).glob(f"*/{METRICS}"):
-        data = json.loads(m.read_text())
-        if data.get("task") == task:
-            total += float(data.get("train_seconds", 0.0))
-    return total
+    ranking = {str(u): float(v) for u, v in df.groupby(df.unmask.fillna("0000")).f1.mean().items()}
+    return ranking, float(df.train_seconds.fillna(0.0).sum())
 
 
 def spearman(scores: dict[str, float], reference: dict[str, float]) -> tuple[float | None, int]:

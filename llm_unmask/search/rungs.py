@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..pipeline import RUNGS
+from ..errors import RunError
+from ..pipeline import read_rungs
 from ..runner import SweepRunner
-from ..runs import METRICS, is_complete
+from ..runs import read_metrics
 from ..sweep import Job
 
 log = logging.getLogger(__name__)
@@ -44,19 +45,20 @@ class Candidate:
 def read_score(output: Path, job: Job, steps: int, total_steps: int) -> RungScore | None:
     """``job``'s validation score at ``steps`` updates, if it has been reached (from metrics.json or rungs.json)."""
     final, tmp = output / job.name, output / f"{job.name}.tmp"
-    if is_complete(final):
-        m = json.loads((final / METRICS).read_text())
+    try:
+        m = read_metrics(final)  # the one rule for "done"
+    except RunError:
+        m = None
+    if m is not None:
         rungs = m.get("rungs", [])
         eval_s = sum(r.get("eval_seconds", 0.0) for r in rungs if r["step"] <= steps)
         if steps >= total_steps:
             return RungScore(m["splits"]["validation"]["f1"], m["train_seconds"] + eval_s)
         return _from_rungs(rungs, steps)
-    if (tmp / RUNGS).is_file():
-        try:
-            return _from_rungs(json.loads((tmp / RUNGS).read_text()), steps)
-        except (OSError, json.JSONDecodeError):
-            return None
-    return None
+    try:
+        return _from_rungs(read_rungs(tmp), steps)  # [] until the run has been scored at a rung
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _from_rungs(rungs: Sequence[dict], steps: int) -> RungScore | None:

@@ -8,7 +8,6 @@ killed search resumes where it stopped (scores are read back from the run folder
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 from ..io import atomic_write_json
 from ..joblist import record_jobs
 from ..runner import SweepRunner
-from ..runs import METRICS
+from ..runs import read_metrics
 from ..sweep import shard_jobs, sl_jobs
 from .halving import halving_cost, rung_budgets, select_top, survivors, sweep_cost
 from .rungs import Candidate, RungScore, advance_rung, mean_score
@@ -133,7 +132,7 @@ def _rung_entry(steps, candidates, scores: dict[str, RungScore], means, promoted
 
 
 def _chosen(output: Path, cand: Candidate) -> dict:
-    metrics = [json.loads((output / j.name / METRICS).read_text()) for j in cand.jobs]
+    metrics = [read_metrics(output / j.name) for j in cand.jobs]
     out = {"unmask": cand.spec, "runs": [j.name for j in cand.jobs]}
     for split in ("validation", "test"):
         vals = [m["splits"][split]["f1"] for m in metrics if split in m["splits"]]
