@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -222,25 +221,17 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
                          accelerator=acc, progress=progress, lengths=[len(x) for x in train.input_ids], desc=desc,
                          make_batch=kind.make_batch(train, pad))
         inner = acc.unwrap_model(loop.model)
+        from .pipeline import restore_state, save_policy, save_state
+
         if saved is not None:
-            params = dict(inner.named_parameters())
-            with torch.no_grad():
-                for n, w in saved["weights"].items():
-                    params[n].copy_(w)
-            loop.load_state_dict(saved["loop"])
+            restore_state(saved, state_path, inner, loop)
             for tmp in tmps:
                 _append_log(tmp, f"resumed from {state_path} at update {loop.state.step}")
-        from .pipeline import save_policy
-
         due = save_policy(cfg0.train)
         log_every = max(1, cfg0.train.log_every)
 
         def save():
-            state_path.parent.mkdir(parents=True, exist_ok=True)
-            weights = {n: p.detach().cpu() for n, p in inner.named_parameters() if p.requires_grad}
-            part = state_path.with_name(state_path.name + ".part")
-            torch.save({"members": names, "weights": weights, "loop": loop.state_dict()}, part)
-            os.replace(part, state_path)
+            save_state(state_path, inner, loop, members=names)
 
         def callback(st):
             if st.step % log_every == 0 or st.step == loop.total_steps:

@@ -192,13 +192,15 @@ def _resumable(tmp: Path, cfg: RunConfig) -> bool:
         return False
 
 
-def _save_state(path: Path, model, loop: TrainLoop) -> None:
-    """Trainable weights (adapters + head, or all weights) and the loop's optimizer/scheduler/RNG state."""
-    weights = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
-    tmp = path.with_name(path.name + ".part")
-    torch.save({"weights": weights, "loop": loop.state_dict()}, tmp)
+def save_state(path: Path, model, loop: TrainLoop, **extra) -> None:
+    """Trainable weights (adapters + head, or all weights) and the loop's optimizer/scheduler/RNG state, written
+    atomically; ``extra`` plain values go along (a pack records its members). Shared by solo runs and packs."""
     import os
 
+    weights = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    torch.save({**extra, "weights": weights, "loop": loop.state_dict()}, tmp)
     os.replace(tmp, path)
 
 
@@ -222,7 +224,11 @@ def save_policy(train):
 
 
 def _load_state(path: Path, model, loop: TrainLoop) -> None:
-    state = load_plain_state(path)
+    restore_state(load_plain_state(path), path, model, loop)
+
+
+def restore_state(state: dict, path: Path, model, loop: TrainLoop) -> None:
+    """Put a state written by :func:`save_state` back into ``model`` and ``loop`` (solo runs and packs)."""
     params = dict(model.named_parameters())
     missing = [n for n in state["weights"] if n not in params]
     if missing:
@@ -270,13 +276,13 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
 
     def checkpoint(st):
         if st.step < loop.total_steps and acc.is_main_process and due(st.step):
-            _save_state(out / STATE, inner, loop)
+            save_state(out / STATE, inner, loop)
 
     state = loop.run(callback=checkpoint, stop_at=stop_after)
     train_seconds = loop.elapsed()
     if state.step < loop.total_steps:
         if main_proc:
-            _save_state(out / STATE, inner, loop)
+            save_state(out / STATE, inner, loop)
             if rung_splits:
                 _record_rung(out, state.step, loop.elapsed(), inner, pad, prep, task, rung_splits, cfg, acc,
                              progress)

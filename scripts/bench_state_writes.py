@@ -34,28 +34,28 @@ def tiny_run_bytes(work: Path, extra: list[str]) -> tuple[int, int]:
     from llm_unmask.config import load_config
 
     written = {"bytes": 0, "saves": 0}
-    real = pipeline._save_state
+    real = pipeline.save_state
 
     def counted(path, model, loop):
         real(path, model, loop)
         written["bytes"] += path.stat().st_size
         written["saves"] += 1
 
-    pipeline._save_state = counted
+    pipeline.save_state = counted
     try:
         cfg = load_config(ROOT / "configs/llm_unmask/tiny.yaml", [
             "data.options.n_train=48", "data.options.n_validation=16", "data.options.n_test=16", "train.epochs=3",
             "train.batch_size=8", "eval_splits=[validation]", *extra])
         pipeline.run_sl(cfg, work, progress=False)
     finally:
-        pipeline._save_state = real
+        pipeline.save_state = real
     return written["bytes"], written["saves"]
 
 
 def paper_state_bytes(work: Path) -> tuple[int, int]:
     from transformers import RobertaConfig, RobertaForTokenClassification
 
-    from llm_unmask.pipeline import _save_state
+    from llm_unmask.pipeline import save_state
     from llm_unmask.train import TrainLoop
     from scaling.config import _finetune_defaults
 
@@ -72,7 +72,7 @@ def paper_state_bytes(work: Path) -> tuple[int, int]:
     loop = TrainLoop(model, train, n_examples=2, seed=0, make_batch=batch, progress=False)
     loop.run()
     path = work / "state.pt"
-    _save_state(path, model, loop)
+    save_state(path, model, loop)
     return path.stat().st_size, sum(p.numel() for p in model.parameters())
 
 

@@ -19,13 +19,13 @@ RUN = ["data.options.n_train=48", "data.options.n_validation=16", "data.options.
 
 def saves_of(tmp_path, monkeypatch, *extra):
     steps = []
-    real = pipeline._save_state
+    real = pipeline.save_state
 
     def counted(path, model, loop):
         steps.append(loop.state.step)
         real(path, model, loop)
 
-    monkeypatch.setattr(pipeline, "_save_state", counted)
+    monkeypatch.setattr(pipeline, "save_state", counted)
     cfg = load_config(ROOT / "configs/llm_unmask/tiny.yaml", RUN + list(extra))
     out = run_sl(cfg, tmp_path, progress=False)
     assert json.loads((out / "metrics.json").read_text())["train_steps"] == 18
