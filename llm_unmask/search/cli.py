@@ -76,6 +76,7 @@ def register(main: click.Group) -> None:
         --shard K/N workers on one --output share the rungs (use --wait so they wait for each other).
         """
         from ..cli import build_config, setup_logging
+        from ..runner import SweepRunner
         from ..sweep import all_codes, parse_codes, parse_seeds, parse_shard
         from .successive import SearchSpec, successive_halving
 
@@ -84,12 +85,13 @@ def register(main: click.Group) -> None:
                            **{"data.task": task})
         fraction = parse_fraction(min_budget, "--min-budget")
         seed_list, sh = parse_seeds(seeds), parse_shard(shard)
-        total = full_run_steps(cfg, output)
+        runner = SweepRunner(output, progress=False)  # one task load for the budget and every candidate
+        total = full_run_steps(cfg, runner)
         if space == "layers":
             from .layers import layer_search
 
             result = layer_search(cfg, Path(output), seeds=seed_list, total_steps=total, min_budget=fraction,
-                                  eta=eta, trials=trials, storage=storage, progress=not quiet)
+                                  eta=eta, trials=trials, storage=storage, progress=not quiet, runner=runner)
             _print_layers(result)
             return
         specs = parse_codes(codes, 4) if codes else all_codes(4)
@@ -100,7 +102,7 @@ def register(main: click.Group) -> None:
             raise ConfigError(f"--min-budget {min_budget} with --eta {eta} leaves one rung of {total} updates: "
                               f"that is the full sweep; use a smaller --min-budget")
         trace = successive_halving(cfg, spec, Path(output), shard=sh, wait_seconds=wait_seconds,
-                                   progress=not quiet)
+                                   progress=not quiet, runner=runner)
         _print_trace(trace, Path(output))
 
     @main.command("predict-config")
@@ -124,6 +126,7 @@ def register(main: click.Group) -> None:
         """
         from ..cli import build_config, setup_logging
         from ..errors import ConfigError
+        from ..runner import SweepRunner
         from ..sweep import all_codes, parse_codes, parse_seeds
         from .proxy import PROXIES, predict_config
 
@@ -136,9 +139,10 @@ def register(main: click.Group) -> None:
         if bad or not names:
             raise ConfigError(f"--proxy: unknown proxy {', '.join(bad) or '(none)'}; choose from {', '.join(PROXIES)}")
         specs = parse_codes(codes, 4) if codes else all_codes(4)
+        runner = SweepRunner(output, progress=False)
         result = predict_config(cfg, Path(output), specs, parse_seeds(seeds), names,
-                                parse_fraction(fraction, "--fraction"), full_run_steps(cfg, output),
-                                Path(sweep_dir) if sweep_dir else None, progress=not quiet)
+                                parse_fraction(fraction, "--fraction"), full_run_steps(cfg, runner),
+                                Path(sweep_dir) if sweep_dir else None, progress=not quiet, runner=runner)
         for name, r in result["proxies"].items():
             rho = r.get("spearman_rho")
             click.echo(f"{name:6s} top: {', '.join(r['ranking'][:3])}  cost {r['seconds']:.1f} s"
@@ -146,12 +150,11 @@ def register(main: click.Group) -> None:
         click.echo(f"wrote {Path(output) / 'proxy.json'}")
 
 
-def full_run_steps(cfg, output) -> int:
+def full_run_steps(cfg, runner) -> int:
     """Optimizer updates of one full run of ``cfg`` (the last rung), from the task's training split."""
-    from ..runner import SweepRunner
     from ..train import schedule_length
 
-    task = SweepRunner(output, progress=False).task(cfg)
+    task = runner.task(cfg)
     n = len(task.splits["train"][: cfg.data.limit_train] if cfg.data.limit_train else task.splits["train"])
     return schedule_length(n, cfg.train)[2]
 

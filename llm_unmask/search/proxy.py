@@ -27,9 +27,10 @@ PROXIES = ("early", "probe")
 
 
 def predict_config(base_cfg, output: Path, specs: Sequence[str], seeds: Sequence[int], proxies: Sequence[str],
-                   fraction: float, total_steps: int, sweep_dir: Path | None = None, progress: bool = True) -> dict:
+                   fraction: float, total_steps: int, sweep_dir: Path | None = None, progress: bool = True,
+                   runner: SweepRunner | None = None) -> dict:
     output = Path(output)
-    runner = SweepRunner(output, progress=False)
+    runner = runner or SweepRunner(output, progress=False)
     steps = max(1, round(fraction * total_steps))
     result = {"task": base_cfg.data.task, "fraction": fraction, "steps": steps, "total_steps": total_steps,
               "seeds": list(seeds), "proxies": {}}
