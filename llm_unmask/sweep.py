@@ -105,7 +105,10 @@ class SweepResult:
 
 def group_packs(todo: Sequence[Job], key: Callable[[Job], str | None], size: int) -> list[list[Job]]:
     """Jobs that can share a pack (same ``key``, not None) in packs of at most ``size``, as even as possible;
-    every other job alone. Deterministic, so a re-run after a kill forms the same packs of the same missing runs."""
+    every other job alone. Within a group, jobs of one seed are put next to each other: runs with the same seed
+    draw the same batches, so a pack of them pads nothing beyond what one run pads (a sweep lists its jobs by
+    configuration, then seed). Deterministic, so a re-run after a kill forms the same packs of the same missing
+    runs."""
     from .pack import pack_sizes
 
     groups: dict[str, list[Job]] = {}
@@ -121,6 +124,7 @@ def group_packs(todo: Sequence[Job], key: Callable[[Job], str | None], size: int
             groups[k].append(job)
     out = []
     for unit in units:
+        unit.sort(key=lambda job: job.cfg.seed)  # stable: configuration order kept within a seed
         start = 0
         for n in pack_sizes(len(unit), size) if len(unit) > 1 else [1]:
             out.append(unit[start:start + n])

@@ -221,6 +221,19 @@ def test_packs_group_only_runs_that_can_share_a_base():
     assert [len(u) for u in group_packs(jobs, runner.pack_key, 1)] == [1] * len(jobs)
 
 
+def test_lora_packs_keep_one_seed_together():
+    """A real model's LoRA runs of several seeds share a base; a pack of one seed shares its batches (no padding
+    beyond a solo run's), so packs are cut seed by seed."""
+    jobs = sl_jobs(lora_cfg(), ["synthetic-right"], SPECS, [120, 121])
+    runner = SweepRunner("unused", progress=False, pack=4)
+    key = lambda job: "shared-base"  # noqa: E731 -- what pack_key gives runs over one real (not tiny random) base
+    units = group_packs(jobs, key, 4)
+    assert [len(u) for u in units] == [4, 4]
+    assert [sorted(j.cfg.seed for j in u) for u in units] == [[120] * 4, [121] * 4]
+    assert sorted(j.name for u in units for j in u) == sorted(j.name for j in jobs)
+    assert runner.pack_key(jobs[0]) is not None
+
+
 def test_cli_pack_flag(tmp_path, caplog):
     import logging
 
