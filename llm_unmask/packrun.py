@@ -8,15 +8,13 @@ per-step losses), and is finished by :func:`llm_unmask.pipeline.finish_run` (sco
 one packed evaluation of all runs, ``model/`` as an ordinary peft adapter, metrics.json with ``pack_size``),
 then renamed into place atomically.
 
-A pack saves its training state (every run's weights and optimizer slices, the loop's schedule position) in
-``<output>/.packs/<pack id>.pt``, the pack id naming its members. Killed and re-run, the same missing runs form
-the same pack and resume there; a pack whose members changed (some finished, or held by another worker) starts
-its runs afresh.
+A pack saves its training state run by run, in each member's own ``<id>.tmp`` (:mod:`llm_unmask.packstate`):
+that run's slices of the stacked weights and optimizer moments. Killed and re-run, or continued by a search, any
+of those runs that stopped at the same update are packed again and resume there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
@@ -26,20 +24,13 @@ from pathlib import Path
 import torch
 
 from .config import dump_yaml
-from .io import atomic_replace_dir, atomic_write_text, load_plain_state
+from .io import atomic_replace_dir, atomic_write_text
 from .model import BuiltModel, add_lora, disable_checkpointing, enable_checkpointing, init_head
 from .pack import FullPack, LoraPack, collate_pack, load_peft_weights, peft_weights
 from .runs import Lock, is_complete, lock_path, record_failure
 from .train import TrainLoop, make_accelerator
 
 log = logging.getLogger(__name__)
-
-PACK_DIR = ".packs"
-
-
-def pack_id(names: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
-
 
 def _append_log(tmp: Path, line: str) -> None:
     with open(tmp / "train.log", "a") as fh:
@@ -155,12 +146,13 @@ def _num_layers(model, is_decoder: bool) -> int:
 
 
 def run_pack(jobs: Sequence, output: Path, kind, prep, task, *, progress: bool = True,
-             stop_after: int | None = None, desc: str = "pack", extras: dict | None = None
-             ) -> dict[str, Path | BaseException]:
+             stop_after: int | None = None, desc: str = "pack", extras: dict | None = None,
+             rung_splits: tuple[str, ...] = ()) -> dict[str, Path | BaseException]:
     """Train ``jobs`` as one pack of ``kind`` (:class:`LoraKind` or :class:`FullKind`).
 
     Returns, per job name, its run folder or the exception that stopped it. ``extras`` (job name -> dict) go
-    into the runs' metrics.json, as ``run_sl``'s ``extra_metrics`` do."""
+    into the runs' metrics.json, as ``run_sl``'s ``extra_metrics`` do. ``stop_after``/``rung_splits`` stop the
+    pack there as a kill would and score each run at that rung, as they do for a solo run (a search)."""
     output = Path(output)
     outcome: dict[str, Path | BaseException] = {}
     members, locks = [], []
@@ -183,7 +175,7 @@ def run_pack(jobs: Sequence, output: Path, kind, prep, task, *, progress: bool =
         if members:
             try:
                 outcome.update(_train_pack(members, output, kind, prep, task, progress, stop_after, desc,
-                                           extras or {}))
+                                           extras or {}, rung_splits))
             except Exception as exc:  # every member failed with the pack: each keeps the error, as a solo run does
                 for job in members:
                     tmp = output / f"{job.name}.tmp"
@@ -196,42 +188,53 @@ def run_pack(jobs: Sequence, output: Path, kind, prep, task, *, progress: bool =
     return outcome
 
 
-def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, desc, extras) -> dict:
+def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, desc, extras, rung_splits) -> dict:
+    from .packstate import (
+        clear_member_state,
+        join_states,
+        load_member_states,
+        save_member_states,
+        split_state,
+    )
+    from .pipeline import _resumable, restore_state, save_policy
+
     cfg0 = members[0].cfg
     names = [j.name for j in members]
-    state_path = output / PACK_DIR / f"{pack_id(names)}.pt"
-    saved = load_plain_state(state_path) if state_path.is_file() else None
-    if saved is not None and saved.get("members") != names:
-        saved = None
     tmps = [output / f"{name}.tmp" for name in names]
+    saved = None
+    if all(_resumable(tmp, job.cfg, pack=True) for job, tmp in zip(members, tmps)):
+        saved = load_member_states(tmps)
     for job, tmp in zip(members, tmps):
         if saved is None:
             shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True, exist_ok=True)
         atomic_write_text(tmp / "config.yaml", dump_yaml(job.cfg))
         _append_log(tmp, f"training in a pack of {len(members)} runs: {', '.join(names)}")
+    prior = [s["seconds"] for s in saved] if saved else [0.0] * len(members)  # each run's compute so far
     pack = kind.build(members, cfg0)
     train, pad = prep.encoded["train"], kind.tokenizer.pad_token_id
     acc = make_accelerator(cfg0.train)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(cfg0.seed)  # the pack's one random stream (dropout)
+    stopped = None
     try:
         loop = TrainLoop(pack, cfg0.train, n_examples=len(train), seed=[j.cfg.seed for j in members],
                          accelerator=acc, progress=progress, lengths=[len(x) for x in train.input_ids], desc=desc,
                          make_batch=kind.make_batch(train, pad))
         inner = acc.unwrap_model(loop.model)
-        from .pipeline import restore_state, save_policy, save_state
-
         if saved is not None:
-            restore_state(saved, state_path, inner, loop)
+            restore_state(join_states(saved, inner, loop, tmps[0]), tmps[0], inner, loop)
             for tmp in tmps:
-                _append_log(tmp, f"resumed from {state_path} at update {loop.state.step}")
+                _append_log(tmp, f"resumed from its saved state at update {loop.state.step}, in a pack of {len(members)}")
         due = save_policy(cfg0.train)
         log_every = max(1, cfg0.train.log_every)
 
+        def seconds() -> list[float]:  # each run's share of the pack's time, added to what it had before
+            return [p + loop.elapsed() / len(members) for p in prior]
+
         def save():
-            save_state(state_path, inner, loop, members=names)
+            save_member_states(tmps, split_state(inner, loop, len(members), seconds()))
 
         def callback(st):
             if st.step % log_every == 0 or st.step == loop.total_steps:
@@ -248,30 +251,53 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
 
             raise RunError(pack_too_big(len(members), getattr(kind, "per_run_bytes", None),
                                         getattr(kind, "free_bytes", None))) from exc
+        run_weights = [inner.run_weights(k) for k in range(len(members))]  # views that outlive the unpacking
         if state.step < loop.total_steps:
             save()
-            for tmp in tmps:
-                _append_log(tmp, f"stopped at update {state.step} of {loop.total_steps}; the next run resumes here")
-            return {n: t for n, t in zip(names, tmps)}
-        run_weights = [inner.run_weights(k) for k in range(len(members))]  # views that outlive the unpacking
-        predictions = {}  # split -> per run: one packed evaluation for all runs
-        for split in cfg0.eval_splits:
-            if split in prep.encoded:
-                predictions[split] = predict_pack(inner, prep.encoded[split], task.labels, pad,
-                                                  cfg0.train.eval_batch_size, acc.device, len(members))
-        losses = state.run_losses
-        seconds, pack_tps = loop.elapsed(), loop.tokens_per_second()
+            stopped = state.step, seconds()
+        else:
+            predictions = {}  # split -> per run: one packed evaluation for all runs
+            for split in cfg0.eval_splits:
+                if split in prep.encoded:
+                    predictions[split] = predict_pack(inner, prep.encoded[split], task.labels, pad,
+                                                      cfg0.train.eval_batch_size, acc.device, len(members))
+            losses, shares = state.run_losses, seconds()
+            wall, pack_tps = loop.elapsed(), loop.tokens_per_second()
     finally:
         kind.unpack(pack, cfg0)
+    if stopped is not None:
+        return _stop_members(members, tmps, kind, run_weights, prep, task, acc, rung_splits, *stopped)
     outcome: dict[str, Path | BaseException] = {}
     for k, (job, tmp) in enumerate(zip(members, tmps)):
-        stats = {"train_seconds": seconds, "tokens_per_second": pack_tps / len(members),
+        stats = {"train_seconds": shares[k], "tokens_per_second": pack_tps / len(members),
                  "train_steps": state.step, "final_loss": losses[k]}
-        extra = {**extras.get(job.name, {}), "pack_size": len(members), "pack_tokens_per_second": pack_tps}
+        extra = {**extras.get(job.name, {}), "pack_size": len(members), "pack_tokens_per_second": pack_tps,
+                 "pack_train_seconds": wall}
+        clear_member_state(tmp)
         outcome[job.name] = _finish_member(job, tmp, output, kind, run_weights[k], prep, task, acc.device,
                                            stats, extra, {s: p[k] for s, p in predictions.items()})
-    state_path.unlink(missing_ok=True)
     return outcome
+
+
+def _stop_members(members, tmps, kind, run_weights, prep, task, acc, rung_splits, step, seconds) -> dict:
+    """The pack stopped before the end (a kill's stand-in, or a search's rung): each run says where it stopped
+    and, at a rung, is scored there as its own model through the solo run's rung scoring."""
+    from .pipeline import _setup_file_log, record_rung
+
+    for k, (job, tmp) in enumerate(zip(members, tmps)):
+        _append_log(tmp, f"stopped at update {step}; the next run resumes here (in a pack, or a pack of one)")
+        if not rung_splits:
+            continue
+        handler = _setup_file_log(tmp / "train.log")
+        built = kind.run_model(job, run_weights[k])
+        try:
+            record_rung(tmp, step, seconds[k], built.model, kind.tokenizer.pad_token_id, prep, task, rung_splits,
+                        job.cfg, acc, progress=False)
+        finally:
+            kind.release(built)
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    return {j.name: t for j, t in zip(members, tmps)}
 
 
 def _finish_member(job, tmp: Path, output: Path, kind, weights, prep, task, device, stats, extra, predictions):

@@ -175,8 +175,8 @@ def distributed_state():
 STATE = "state.pt"
 
 
-def _resumable(tmp: Path, cfg: RunConfig) -> bool:
-    """A half-done run can continue only with the very same configuration."""
+def _resumable(tmp: Path, cfg: RunConfig, pack: bool = False) -> bool:
+    """A half-done run can continue only with the very same configuration (``pack``: from a pack's state)."""
     import yaml
 
     try:
@@ -186,7 +186,10 @@ def _resumable(tmp: Path, cfg: RunConfig) -> bool:
     from .config import _from_dict
 
     try:
-        return (tmp / STATE).is_file() and config_hash(_from_dict(RunConfig, old)) == config_hash(cfg) \
+        from .packstate import state_path
+
+        saved = state_path(tmp) is not None if pack else (tmp / STATE).is_file()
+        return saved and config_hash(_from_dict(RunConfig, old)) == config_hash(cfg) \
             and old.get("seed") == cfg.seed
     except Exception:
         return False
@@ -284,7 +287,7 @@ def _run(cfg, out: Path, rid, task, built, prepared, progress, extra, stop_after
         if main_proc:
             save_state(out / STATE, inner, loop)
             if rung_splits:
-                _record_rung(out, state.step, loop.elapsed(), inner, pad, prep, task, rung_splits, cfg, acc,
+                record_rung(out, state.step, loop.elapsed(), inner, pad, prep, task, rung_splits, cfg, acc,
                              progress)
         log.info("stopped at update %d of %d; the next run resumes here", state.step, loop.total_steps)
         acc.end_training()
@@ -373,7 +376,7 @@ def read_rungs(run_dir: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
-def _record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, task, names, cfg, acc,
+def record_rung(out: Path, step: int, train_seconds: float, model, pad, prep, task, names, cfg, acc,
                  progress) -> None:
     import time
 

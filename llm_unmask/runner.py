@@ -14,7 +14,8 @@ import torch
 
 from .config import RunConfig, config_hash
 from .model import BuiltModel, build_model, disable_checkpointing
-from .pipeline import Prepared, distributed_state, load_task_for, prepare, run_sl, train_texts
+from .packstate import saved_step
+from .pipeline import STATE, Prepared, distributed_state, load_task_for, prepare, run_sl, train_texts
 from .runs import is_complete
 from .tasks import TaskData
 
@@ -58,6 +59,11 @@ class SweepRunner:
         cfg = job.cfg
         if is_complete(self.output / job.name):
             return self.output / job.name
+        if saved_step(self.output / f"{job.name}.tmp") is not None:  # stopped inside a pack: continue as a pack
+            got = self.run_pack([job], desc=f"pack of 1 {job.name[:50]}", **run_kwargs)[job.name]
+            if isinstance(got, BaseException):
+                raise got
+            return got
         task = self.task(cfg)
         extra = self.extras.get(job.name)
         if not (cfg.model.lora.enabled and not cfg.model.tiny_random):
@@ -81,6 +87,11 @@ class SweepRunner:
 
 
         cfg = job.cfg
+        tmp = self.output / f"{job.name}.tmp"
+        if (tmp / STATE).is_file():  # stopped as a solo run: it continues as one (its state is not a pack's)
+            return None
+        if cfg.model.train_head_only:  # a probe trains one small head over a frozen model: not worth K copies
+            return None
         if cfg.train.report_to:
             if not self._warned_tracking and self.pack_size != 1:
                 log.warning("--report-to: runs train one at a time (trackers log per run; a pack would log none)")
@@ -88,13 +99,15 @@ class SweepRunner:
             return None
         plain = copy.deepcopy(cfg)
         plain.model.unmask = None
+        step = saved_step(tmp)  # runs share a pack only at the same update (a pack has one schedule position)
+        at = "" if step is None else f"-step{step}"
         if not cfg.model.lora.enabled:  # full fine-tunes pack only with identical batches: the same seed
             if cfg.train.gradient_checkpointing:
                 return None
             if not cfg.model.tiny_random:  # different weights of one shape (scaling checkpoints) share a pack
                 plain.model.name = self._shape(cfg.model.name)
-            return f"full-{config_hash(plain)}-seed{cfg.seed}"
-        return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "")
+            return f"full-{config_hash(plain)}-seed{cfg.seed}{at}"
+        return config_hash(plain) + (f"-seed{cfg.seed}" if cfg.model.tiny_random else "") + at
 
     def choose_pack(self, todo) -> int:
         """The pack size for these jobs: ``pack`` as given, or for ``"auto"`` what free device memory holds at a
@@ -144,8 +157,10 @@ class SweepRunner:
             self._shapes[name] = "shape:" + repr(sorted(keep.items()))
         return self._shapes[name]
 
-    def run_pack(self, jobs, desc: str = "pack") -> dict:
-        """Train ``jobs`` (same :meth:`pack_key`) as one pack; per job its folder or error."""
+    def run_pack(self, jobs, desc: str = "pack", stop_after: int | None = None,
+                 rung_splits: tuple[str, ...] = ()) -> dict:
+        """Train ``jobs`` (same :meth:`pack_key`) as one pack; per job its folder or error (``stop_after`` and
+        ``rung_splits`` as for a solo run: a search's budget rung)."""
         from .packrun import FullKind, LoraKind, run_pack
 
         cfg = jobs[0].cfg
@@ -163,7 +178,7 @@ class SweepRunner:
         kind.per_run_bytes, kind.free_bytes = getattr(self, "_measured", (None, None))
         try:
             return run_pack(jobs, self.output, kind, prep, task, progress=self.progress, desc=desc,
-                            extras=self.extras)
+                            extras=self.extras, stop_after=stop_after, rung_splits=rung_splits)
         except BaseException:
             log.exception("pack of %d runs failed", len(jobs))
             self._base = None  # the pack failed half-way: never reuse a base it may have left modified

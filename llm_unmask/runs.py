@@ -120,6 +120,15 @@ def iter_run_dirs(results: Path) -> Iterable[Path]:
                 yield p.parent
 
 
+def train_seconds(m: dict) -> float | None:
+    """A run's own training compute: its share of its pack's time for a packed run (metrics.json's
+    ``train_seconds`` since packs save run by run; runs packed before that recorded the pack's whole time)."""
+    t = m.get("train_seconds")
+    if t is not None and m.get("pack_size", 1) > 1 and "pack_train_seconds" not in m:
+        return t / m["pack_size"]
+    return t
+
+
 def load_results(results: str | Path, *, strict: bool = False):
     """All complete runs under ``results`` as a long pandas table (one row per run and split).
 
@@ -157,7 +166,7 @@ def load_results(results: str | Path, *, strict: bool = False):
                 "split": split, "metric": metric, "f1": s.get("f1"), "precision": s.get("precision"),
                 "recall": s.get("recall"), "f1_lenient": lenient["f1"], "precision_lenient": lenient["precision"],
                 "recall_lenient": lenient["recall"],
-                "n_sentences": s.get("n_sentences"), "train_seconds": m.get("train_seconds"),
+                "n_sentences": s.get("n_sentences"), "train_seconds": train_seconds(m),
                 "tokens_per_second": m.get("tokens_per_second"),
             })
     cols = ["run_id", "run_dir", "task", "model", "variant", "unmask", "seed", "config_hash", "checkpoint",

@@ -186,13 +186,14 @@ def test_killed_pack_resumes_and_a_partly_done_pack_trains_only_the_rest(tmp_pat
     task = runner.task(cfg)
     base = runner._base_model(cfg, task)
     run_pack(jobs, out, LoraKind(base), runner._prepare(cfg, task, base), task, progress=False, stop_after=3)
-    assert not any(is_complete(out / j.name) for j in jobs) and list((out / ".packs").glob("*.pt"))
+    assert not any(is_complete(out / j.name) for j in jobs)
+    assert all(len(list((out / f"{j.name}.tmp").glob("pack_state.step3.pt"))) == 1 for j in jobs)
     run_jobs(jobs, out, SweepRunner(out, progress=False, pack=3))
     for job in jobs:
         assert "resumed from" in (out / job.name / "train.log").read_text()
         assert read(out / job.name)["final_loss"] == pytest.approx(read(whole / job.name)["final_loss"], abs=1e-6)
         assert read(out / job.name)["splits"] == read(whole / job.name)["splits"]
-    assert not list((out / ".packs").glob("*.pt"))
+    assert not list(out.rglob("pack_state*"))
     # partly done: one run complete, the pack trains only the other two, which equal their whole-pack selves
     part = tmp_path / "part"
     run_sl(jobs[0].cfg, part, progress=False, run_name=jobs[0].name)
@@ -358,7 +359,7 @@ def test_kill_dash_nine_mid_pack_and_rerun_finishes_exactly_the_missing_runs(tmp
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not list((tmp_path / "killed" / ".packs").glob("*.pt")) and time.time() < deadline:
+    while not list((tmp_path / "killed").glob("*.tmp/pack_state.step*.pt")) and time.time() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # right after the first saved state, long before update 150
     proc.wait()

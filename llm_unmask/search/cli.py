@@ -45,11 +45,12 @@ def search_options(fn):
 
 
 def register(main: click.Group) -> None:
-    from ..cli import friendly_errors, model_options
+    from ..cli import friendly_errors, model_options, pack_option
 
     @main.command("search")
     @model_options
     @search_options
+    @pack_option
     @click.option("--min-budget", default="1/9", show_default=True,
                   help="First rung's training budget as a fraction of one full run (e.g. 1/9 or 0.1).")
     @click.option("--eta", default=3, show_default=True, type=int,
@@ -64,7 +65,7 @@ def register(main: click.Group) -> None:
                   help="Seconds to wait for runs other workers hold before giving up on a rung.")
     @friendly_errors
     def search_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, space, codes,
-                   seeds, sweep_seeds, min_budget, eta, trials, storage, shard, wait_seconds):
+                   seeds, sweep_seeds, pack, min_budget, eta, trials, storage, shard, wait_seconds):
         """Find the configuration that should look right, at a fraction of the full sweep's compute.
 
         \b
@@ -74,8 +75,10 @@ def register(main: click.Group) -> None:
         what was promoted, the chosen configuration with its test F1, compute seconds next to the full sweep's
         estimate) and search.png plots validation F1 against budget. Re-running resumes a killed search;
         --shard K/N workers on one --output share the rungs (use --wait so they wait for each other).
+        --pack K trains up to K candidates of a rung together as one batched model; the runs a rung promotes
+        are packed again from their own saved state.
         """
-        from ..cli import build_config, setup_logging
+        from ..cli import build_config, parse_pack, setup_logging
         from ..runner import SweepRunner
         from ..sweep import all_codes, parse_codes, parse_seeds, parse_shard
         from .successive import SearchSpec, successive_halving
@@ -85,7 +88,8 @@ def register(main: click.Group) -> None:
                            **{"data.task": task})
         fraction = parse_fraction(min_budget, "--min-budget")
         seed_list, sh = parse_seeds(seeds), parse_shard(shard)
-        runner = SweepRunner(output, progress=False)  # one task load for the budget and every candidate
+        # one task load for the budget and every candidate
+        runner = SweepRunner(output, progress=False, pack=parse_pack(pack))
         total = full_run_steps(cfg, runner)
         if space == "layers":
             from .layers import layer_search
@@ -108,6 +112,7 @@ def register(main: click.Group) -> None:
     @main.command("predict-config")
     @model_options
     @search_options
+    @pack_option
     @click.option("--proxy", "proxies", default="early,probe", show_default=True,
                   help="Comma list: early (validation F1 after --fraction of the budget), probe (only the head "
                        "trained on the frozen model with each configuration).")
@@ -118,13 +123,13 @@ def register(main: click.Group) -> None:
                        "its validation ranking.")
     @friendly_errors
     def predict_config_cmd(config, model, gguf_file, tiny_random, data_dir, overrides, output, quiet, task, space,
-                           codes, seeds, sweep_seeds, proxies, fraction, sweep_dir):
+                           codes, seeds, sweep_seeds, pack, proxies, fraction, sweep_dir):
         """Rank unmask configurations by cheap proxies instead of fine-tuning them all; compare with a sweep.
 
         Writes OUTPUT/proxy.json: per proxy the score of every configuration, its ranking, its compute seconds
         and (with --sweep) Spearman's rho against the full sweep's mean validation F1.
         """
-        from ..cli import build_config, setup_logging
+        from ..cli import build_config, parse_pack, setup_logging
         from ..errors import ConfigError
         from ..runner import SweepRunner
         from ..sweep import all_codes, parse_codes, parse_seeds
@@ -139,7 +144,7 @@ def register(main: click.Group) -> None:
         if bad or not names:
             raise ConfigError(f"--proxy: unknown proxy {', '.join(bad) or '(none)'}; choose from {', '.join(PROXIES)}")
         specs = parse_codes(codes, 4) if codes else all_codes(4)
-        runner = SweepRunner(output, progress=False)
+        runner = SweepRunner(output, progress=False, pack=parse_pack(pack))
         result = predict_config(cfg, Path(output), specs, parse_seeds(seeds), names,
                                 parse_fraction(fraction, "--fraction"), full_run_steps(cfg, runner),
                                 Path(sweep_dir) if sweep_dir else None, progress=not quiet, runner=runner)

@@ -18,8 +18,8 @@ from pathlib import Path
 from ..errors import RunError
 from ..pipeline import read_rungs
 from ..runner import SweepRunner
-from ..runs import read_metrics
-from ..sweep import Job
+from ..runs import read_metrics, train_seconds
+from ..sweep import Job, group_packs
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def read_score(output: Path, job: Job, steps: int, total_steps: int) -> RungScor
         rungs = m.get("rungs", [])
         eval_s = sum(r.get("eval_seconds", 0.0) for r in rungs if r["step"] <= steps)
         if steps >= total_steps:
-            return RungScore(m["splits"]["validation"]["f1"], m["train_seconds"] + eval_s)
+            return RungScore(m["splits"]["validation"]["f1"], train_seconds(m) + eval_s)
         return _from_rungs(rungs, steps)
     try:
         return _from_rungs(read_rungs(tmp), steps)  # [] until the run has been scored at a rung
@@ -78,6 +78,15 @@ def train_to(runner: SweepRunner, job: Job, steps: int, total_steps: int) -> Non
         runner(job, stop_after=steps, rung_splits=("validation",))
 
 
+def train_pack_to(runner: SweepRunner, jobs: Sequence[Job], steps: int, total_steps: int) -> dict:
+    """As :func:`train_to`, for runs that share a pack (``--pack``): each run is continued from its own saved
+    slice of the pack it stopped in, so the runs a rung promotes can be packed again in any grouping."""
+    desc = f"pack of {len(jobs)} to {min(steps, total_steps)} updates"
+    if steps >= total_steps:
+        return runner.run_pack(jobs, desc)
+    return runner.run_pack(jobs, desc, stop_after=steps, rung_splits=("validation",))
+
+
 def advance_rung(runner: SweepRunner, output: Path, jobs: Sequence[Job], steps: int, total_steps: int,
                  first: Sequence[Job] = (), wait_seconds: float = 0.0, poll: float = 10.0,
                  on_done: Callable[[], None] | None = None) -> tuple[dict[str, RungScore], dict[str, str]]:
@@ -87,18 +96,26 @@ def advance_rung(runner: SweepRunner, output: Path, jobs: Sequence[Job], steps: 
     ``wait_seconds``, so several workers sharing one output folder finish a rung together."""
     order = list(first) + [j for j in jobs if j not in first]
     errors: dict[str, str] = {}
-    for job in order:
-        if read_score(output, job, steps, total_steps) is not None:
-            continue
+    todo = [j for j in order if read_score(output, j, steps, total_steps) is None]
+    size = runner.choose_pack(todo) if todo else 1
+    for unit in group_packs(todo, runner.pack_key, size):
         try:
-            train_to(runner, job, steps, total_steps)
+            if len(unit) == 1:
+                train_to(runner, unit[0], steps, total_steps)
+                outcome = {}
+            else:
+                outcome = train_pack_to(runner, unit, steps, total_steps)
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # one failing run must not cost the others; it is reported
-            errors[job.name] = f"{type(exc).__name__}: {exc}"
-            log.error("run %s failed at %d updates: %s", job.name, steps, errors[job.name])
+        except Exception as exc:  # one failing run (or pack) must not cost the others; it is reported
+            outcome = {job.name: exc for job in unit}
+        for name, got in outcome.items():
+            if isinstance(got, BaseException):
+                errors[name] = f"{type(got).__name__}: {got}"
+                log.error("run %s failed at %d updates: %s", name, steps, errors[name])
         if on_done is not None:
-            on_done()
+            for _ in unit:
+                on_done()
     deadline = time.monotonic() + wait_seconds
     while True:
         scores = {j.name: s for j in jobs if (s := read_score(output, j, steps, total_steps)) is not None}

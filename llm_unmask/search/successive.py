@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..io import atomic_write_json
 from ..joblist import record_jobs
 from ..runner import SweepRunner
-from ..runs import read_metrics
+from ..runs import read_metrics, train_seconds
 from ..sweep import shard_jobs, sl_jobs
 from .halving import halving_cost, rung_budgets, select_top, survivors, sweep_cost
 from .rungs import Candidate, RungScore, advance_rung, mean_score
@@ -138,7 +138,7 @@ def _chosen(output: Path, cand: Candidate) -> dict:
         vals = [m["splits"][split]["f1"] for m in metrics if split in m["splits"]]
         if vals:
             out[f"{split}_f1"] = sum(vals) / len(vals)
-    out["full_run_seconds"] = sum(m["train_seconds"] for m in metrics) / len(metrics)
+    out["full_run_seconds"] = sum(train_seconds(m) for m in metrics) / len(metrics)
     return out
 
 
