@@ -24,14 +24,16 @@ def compare(sweep: Path, search: Path, proxy: Path | None) -> dict:
     best = val["mean"].idxmax()
     rank_val = int((val["mean"] > val.loc[chosen, "mean"]).sum()) + 1 if chosen in val.index else None
     rank_test = int((test > test.get(chosen, float("nan"))).sum()) + 1 if chosen in test.index else None
-    sweep_s = float(df[df.split == "validation"].train_seconds.sum())
+    sweep_s = float(df[df.split == "validation"].train_seconds.sum())  # each run's own compute (its pack share)
+    n_seeds = int(df.seed.nunique())
     out = {"task": task, "chosen": chosen, "chosen_test_f1": trace["chosen"].get("test_f1"),
            "sweep_best": best, "sweep_best_validation": float(val.loc[best, "mean"]),
            "sweep_best_sd": float(val.loc[best, "std"]), "rank_validation": rank_val, "rank_test": rank_test,
            "within_one_sd": bool(chosen in val.index and val.loc[best, "mean"] - val.loc[chosen, "mean"]
                                  <= val.loc[best, "std"]),
            "search_seconds": trace["cost"]["seconds"], "sweep_seconds": sweep_s,
-           "fraction": trace["cost"]["seconds"] / sweep_s if sweep_s else None}
+           "fraction": trace["cost"]["seconds"] / sweep_s if sweep_s else None, "sweep_seeds": n_seeds,
+           "fraction_of_5_seeds": trace["cost"]["seconds"] / (sweep_s / n_seeds * 5) if sweep_s else None}
     if proxy is not None and (proxy / "proxy.json").is_file():
         p = json.loads((proxy / "proxy.json").read_text())
         out["proxies"] = {k: {"rho": v.get("spearman_rho"), "seconds": v["seconds"]} for k, v in p["proxies"].items()}
@@ -46,16 +48,16 @@ def main() -> None:
     a = ap.parse_args()
     proxies = {p.name: p for p in a.proxy}
     print("| task | chosen | its test F1 | rank (val / test) of 16 | sweep's val-best (mean ± sd) | within 1 sd | "
-          "search s | sweep s | fraction | proxies: rho (s) |")
-    print("|---|---|--:|--:|---|---|--:|--:|--:|---|")
+          "search s | sweep s (seeds) | fraction | of a 5-seed sweep | proxies: rho (s) |")
+    print("|---|---|--:|--:|---|---|--:|--:|--:|--:|---|")
     for s in a.search:
         r = compare(a.sweep, s, proxies.get(s.name))
         px = ", ".join(f"{k} {v['rho']:+.2f} ({v['seconds']:.0f})" if v["rho"] is not None else f"{k} n/a"
                        for k, v in r.get("proxies", {}).items())
         print(f"| {r['task']} | {r['chosen']} | {r['chosen_test_f1']:.4f} | {r['rank_validation']} / {r['rank_test']} | "
               f"{r['sweep_best']} {r['sweep_best_validation']:.4f} ± {r['sweep_best_sd']:.4f} | "
-              f"{'yes' if r['within_one_sd'] else 'no'} | {r['search_seconds']:.0f} | {r['sweep_seconds']:.0f} | "
-              f"{r['fraction']:.0%} | {px} |")
+              f"{'yes' if r['within_one_sd'] else 'no'} | {r['search_seconds']:.0f} | {r['sweep_seconds']:.0f} "
+              f"({r['sweep_seeds']}) | {r['fraction']:.0%} | {r['fraction_of_5_seeds']:.0%} | {px} |")
 
 
 if __name__ == "__main__":
