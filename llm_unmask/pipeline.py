@@ -319,7 +319,7 @@ def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, pr
             acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
                     step=stats["train_steps"])
         acc.end_training()  # closes the trackers' files before the run folder is renamed
-    save_model(model, tok, out / "model")
+    save_model(model, tok, out / "model", head_only=cfg.model.train_head_only)
     from .unmask import current_plan
 
     plan = current_plan(model) if built.is_decoder else None
@@ -406,10 +406,19 @@ def tracker_config(cfg: RunConfig, rid: str) -> dict:
     return values
 
 
-def save_model(model, tokenizer, path: Path) -> None:
-    """Adapter + head for LoRA runs (peft saves ``modules_to_save``), full weights otherwise; never the base."""
+def save_model(model, tokenizer, path: Path, head_only: bool = False) -> None:
+    """Adapter + head for LoRA runs (peft saves ``modules_to_save``), full weights otherwise; never the base.
+    ``head_only`` (a probe, ``model.train_head_only``): only what was trained, ``head.safetensors``; the frozen
+    base is the user's model (a GGUF-loaded one cannot even be written back)."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    if head_only:
+        from safetensors.torch import save_file
+
+        tmp.mkdir(parents=True)
+        save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad},
+                  str(tmp / "head.safetensors"))
+    else:
+        model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     atomic_replace_dir(tmp, path)

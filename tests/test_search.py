@@ -194,4 +194,11 @@ def test_proxies_rank_and_correlate_with_a_sweep(tmp_path):
     probe_runs = [d for d in (tmp_path / "proxy").iterdir() if d.is_dir() and (d / "metrics.json").is_file()]
     m = json.loads((probe_runs[0] / "metrics.json").read_text())
     assert m["trainable_parameters"] < m["total_parameters"] // 10
+    # and saves only that head: the frozen base is never written (a GGUF-loaded base could not be)
+    from safetensors.torch import load_file
+
+    saved = {p.name for p in (probe_runs[0] / "model").iterdir()}
+    assert "head.safetensors" in saved and not any(n.startswith("model") or n == "config.json" for n in saved)
+    assert sum(t.numel() for t in load_file(probe_runs[0] / "model" / "head.safetensors").values()) == \
+        m["trainable_parameters"]
     assert json.loads((tmp_path / "proxy" / "proxy.json").read_text())["sweep"]["seconds"] > 0
