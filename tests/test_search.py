@@ -175,6 +175,10 @@ def test_layer_search_with_optuna_prunes_and_resumes(tmp_path):
     again = layer_search(cfg, out, seeds=[120], total_steps=4, min_budget=1 / 4, eta=4, trials=5, progress=False)
     assert again["n_complete"] + again["n_pruned"] == 5  # the study continued, it did not restart
     assert again["best"]["validation_f1"] >= again["best_group_configuration"]["validation_f1"] - 1e-12
+    best = again["best"]  # and its test F1, read from its complete run
+    run = next(d for d in out.iterdir() if d.name.startswith("synthetic-right") and (d / "metrics.json").is_file()
+               and json.loads((d / "metrics.json").read_text())["unmask"] == best["unmask"])
+    assert best["test_f1"] == json.loads((run / "metrics.json").read_text())["splits"]["test"]["f1"]
 
 
 def test_proxies_rank_and_correlate_with_a_sweep(tmp_path):

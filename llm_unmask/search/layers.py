@@ -84,6 +84,7 @@ def layer_search(base_cfg, output: Path, *, seeds, total_steps: int, min_budget:
         spec = canonical_spec(bits)
         trial.set_user_attr("unmask", spec)
         cand = Candidate(spec, sl_jobs(base_cfg, [base_cfg.data.task], [spec], list(seeds)))
+        trial.set_user_attr("runs", [j.name for j in cand.jobs])
         value = float("nan")
         for r, steps in enumerate(budgets):
             if r == len(budgets) - 1:  # a trial that reaches the full budget leaves complete runs: report expects them
@@ -111,8 +112,10 @@ def _summary(study, output: Path, budgets, eta: int, url: str) -> dict:
         if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
             continue
         inter = {budgets[_rung(step, eta)]: v for step, v in t.intermediate_values.items()}
+        done = t.state == optuna.trial.TrialState.COMPLETE
         rows.append({"trial": t.number, "unmask": t.user_attrs.get("unmask"), "state": t.state.name.lower(),
-                     "validation_f1": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+                     "validation_f1": t.value if done else None,
+                     "test_f1": _test_f1(output, t.user_attrs.get("runs", [])) if done else None,
                      "by_budget": inter})
     complete = [r for r in rows if r["state"] == "complete"]
     groups = [r for r in complete if not str(r["unmask"]).startswith("layers:")]
@@ -122,6 +125,23 @@ def _summary(study, output: Path, budgets, eta: int, url: str) -> dict:
               "best": pick(complete), "best_group_configuration": pick(groups), "trace": str(output / TRACE)}
     atomic_write_json(output / TRACE, result)
     return result
+
+
+def _test_f1(output: Path, runs) -> float | None:
+    """Mean test F1 of a complete trial's runs (what the chosen mask scores where nothing was chosen)."""
+    from ..errors import RunError
+    from ..runs import read_metrics
+
+    vals = []
+    for name in runs:
+        try:
+            test = read_metrics(output / name)["splits"].get("test")
+        except RunError:
+            return None
+        if test is None:
+            return None
+        vals.append(test["f1"])
+    return sum(vals) / len(vals) if vals else None
 
 
 def _rung(step: int, eta: int) -> int:
