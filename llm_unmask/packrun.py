@@ -257,10 +257,12 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
             stopped = state.step, seconds()
         else:
             predictions = {}  # split -> per run: one packed evaluation for all runs
+            eval_started = time.perf_counter()
             for split in cfg0.eval_splits:
                 if split in prep.encoded:
                     predictions[split] = predict_pack(inner, prep.encoded[split], task.labels, pad,
                                                       cfg0.train.eval_batch_size, acc.device, len(members))
+            eval_share = (time.perf_counter() - eval_started) / len(members)
             losses, shares = state.run_losses, seconds()
             wall, pack_tps = loop.elapsed(), loop.tokens_per_second()
     finally:
@@ -270,7 +272,7 @@ def _train_pack(members, output: Path, kind, prep, task, progress, stop_after, d
     outcome: dict[str, Path | BaseException] = {}
     for k, (job, tmp) in enumerate(zip(members, tmps)):
         stats = {"train_seconds": shares[k], "tokens_per_second": pack_tps / len(members),
-                 "train_steps": state.step, "final_loss": losses[k]}
+                 "train_steps": state.step, "final_loss": losses[k], "eval_seconds": eval_share}
         extra = {**extras.get(job.name, {}), "pack_size": len(members), "pack_tokens_per_second": pack_tps,
                  "pack_train_seconds": wall}
         clear_member_state(tmp)

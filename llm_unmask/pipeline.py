@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,8 +313,10 @@ def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, pr
     ``acc``: the solo run's accelerator, whose trackers (train.report_to) get the F1s and are closed here."""
     tok, pad, train = built.tokenizer, built.tokenizer.pad_token_id, prep.encoded["train"]
     trainable, total = count_parameters(model)
+    started = time.perf_counter()
     splits = _score_splits(model, pad, prep, task, cfg.eval_splits, cfg, device, progress, out / "predictions",
                            predictions)
+    eval_seconds = stats.get("eval_seconds", 0.0) + time.perf_counter() - started  # a pack passes its share
     if acc is not None:
         if cfg.train.report_to:
             acc.log({f"{split}/{k}": splits[split][k] for split in splits for k in ("f1", "precision", "recall")},
@@ -328,6 +331,7 @@ def finish_run(cfg: RunConfig, out: Path, rid: str, model, built: BuiltModel, pr
         "unmask": cfg.model.unmask if cfg.model.unmask not in ("", "none") else None,
         "unmask_layers": list(plan.layers) if plan is not None else None,
         "seed": cfg.seed, "metric": METRIC, "splits": splits, "train_seconds": stats["train_seconds"],
+        "eval_seconds": eval_seconds,
         "tokens_per_second": stats["tokens_per_second"], "peak_memory_bytes": peak_memory_bytes(),
         "config_hash": config_hash(cfg), "train_steps": stats["train_steps"], "final_loss": stats["final_loss"],
         "n_train": len(train), "n_truncated_train": train.n_truncated,

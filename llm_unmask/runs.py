@@ -166,12 +166,12 @@ def load_results(results: str | Path, *, strict: bool = False):
                 "split": split, "metric": metric, "f1": s.get("f1"), "precision": s.get("precision"),
                 "recall": s.get("recall"), "f1_lenient": lenient["f1"], "precision_lenient": lenient["precision"],
                 "recall_lenient": lenient["recall"],
-                "n_sentences": s.get("n_sentences"), "train_seconds": train_seconds(m),
+                "n_sentences": s.get("n_sentences"), "train_seconds": train_seconds(m), "eval_seconds": m.get("eval_seconds"),
                 "tokens_per_second": m.get("tokens_per_second"),
             })
     cols = ["run_id", "run_dir", "task", "model", "variant", "unmask", "seed", "config_hash", "checkpoint",
             "split", "metric", "f1", "precision", "recall", "f1_lenient", "precision_lenient", "recall_lenient",
-            "n_sentences", "train_seconds", "tokens_per_second"]
+            "n_sentences", "train_seconds", "eval_seconds", "tokens_per_second"]
     df = pd.DataFrame(rows, columns=cols)
     df.attrs["incomplete"] = incomplete
     return df

@@ -198,6 +198,10 @@ def test_proxies_rank_and_correlate_with_a_sweep(tmp_path):
     probe_runs = [d for d in (tmp_path / "proxy").iterdir() if d.is_dir() and (d / "metrics.json").is_file()]
     m = json.loads((probe_runs[0] / "metrics.json").read_text())
     assert m["trainable_parameters"] < m["total_parameters"] // 10
+    # its cost counts its evaluation too (for a probe that is most of it)
+    probe_cost = sum(json.loads((d / "metrics.json").read_text())["train_seconds"]
+                     + json.loads((d / "metrics.json").read_text())["eval_seconds"] for d in probe_runs)
+    assert m["eval_seconds"] > 0 and res["proxies"]["probe"]["seconds"] == pytest.approx(probe_cost)
     # and saves only that head: the frozen base is never written (a GGUF-loaded base could not be)
     from safetensors.torch import load_file
 

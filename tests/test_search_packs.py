@@ -49,6 +49,7 @@ def test_a_packed_search_equals_the_search_run_one_at_a_time(tmp_path, kind):
     chosen = packed["chosen"]["runs"][0]
     m, solo = read(tmp_path / "packed" / chosen), read(tmp_path / "alone" / chosen)
     assert m["pack_size"] == 1 and [r["step"] for r in m["rungs"]] == [r["step"] for r in solo["rungs"]]
+    assert m["eval_seconds"] > 0 and solo["eval_seconds"] > 0
     assert m["final_loss"] == pytest.approx(solo["final_loss"], abs=1e-5)
     assert step_losses(tmp_path / "packed" / chosen) == pytest.approx(step_losses(tmp_path / "alone" / chosen),
                                                                      abs=2e-6)

@@ -67,11 +67,11 @@ def probe_config(base_cfg, steps: int):
 
 def sweep_reference(sweep_dir: Path, task: str) -> tuple[dict[str, float], float]:
     """A finished sweep's mean validation F1 per unmask configuration (the ranking a proxy should predict) and
-    its measured training seconds (one validation row per run)."""
+    its measured training + evaluation seconds (one validation row per run; evaluation where recorded)."""
     df = load_results(sweep_dir)
     df = df[(df.task == task) & (df.split == "validation")]
     ranking = {str(u): float(v) for u, v in df.groupby(df.unmask.fillna("0000")).f1.mean().items()}
-    return ranking, float(df.train_seconds.fillna(0.0).sum())
+    return ranking, float(df.train_seconds.fillna(0.0).sum() + df.eval_seconds.fillna(0.0).sum())
 
 
 def spearman(scores: dict[str, float], reference: dict[str, float]) -> tuple[float | None, int]:

@@ -53,7 +53,7 @@ def read_score(output: Path, job: Job, steps: int, total_steps: int) -> RungScor
         rungs = m.get("rungs", [])
         eval_s = sum(r.get("eval_seconds", 0.0) for r in rungs if r["step"] <= steps)
         if steps >= total_steps:
-            return RungScore(m["splits"]["validation"]["f1"], train_seconds(m) + eval_s)
+            return RungScore(m["splits"]["validation"]["f1"], train_seconds(m) + eval_s + m.get("eval_seconds", 0.0))
         return _from_rungs(rungs, steps)
     try:
         return _from_rungs(read_rungs(tmp), steps)  # [] until the run has been scored at a rung
