@@ -70,21 +70,16 @@ def _from_rungs(rungs: Sequence[dict], steps: int) -> RungScore | None:
     return None
 
 
-def train_to(runner: SweepRunner, job: Job, steps: int, total_steps: int) -> None:
-    """Advance ``job`` to ``steps`` updates (resuming it), scoring validation there; the last rung finishes it."""
-    if steps >= total_steps:
-        runner(job)
-    else:
-        runner(job, stop_after=steps, rung_splits=("validation",))
-
-
-def train_pack_to(runner: SweepRunner, jobs: Sequence[Job], steps: int, total_steps: int) -> dict:
-    """As :func:`train_to`, for runs that share a pack (``--pack``): each run is continued from its own saved
-    slice of the pack it stopped in, so the runs a rung promotes can be packed again in any grouping."""
-    desc = f"pack of {len(jobs)} to {min(steps, total_steps)} updates"
-    if steps >= total_steps:
-        return runner.run_pack(jobs, desc)
-    return runner.run_pack(jobs, desc, stop_after=steps, rung_splits=("validation",))
+def train_to(runner: SweepRunner, jobs: Sequence[Job], steps: int, total_steps: int) -> dict:
+    """Advance ``jobs`` to ``steps`` updates (resuming them), scoring validation there; the last rung finishes
+    them. One job trains alone; several share a pack (``--pack``), each continued from its own saved slice of
+    the pack it stopped in, so the runs a rung promotes can be packed again in any grouping. Returns the pack's
+    outcome per run (a failed run's exception); a run trained alone raises instead."""
+    rung = {} if steps >= total_steps else {"stop_after": steps, "rung_splits": ("validation",)}
+    if len(jobs) == 1:
+        runner(jobs[0], **rung)
+        return {}
+    return runner.run_pack(jobs, f"pack of {len(jobs)} to {min(steps, total_steps)} updates", **rung)
 
 
 def advance_rung(runner: SweepRunner, output: Path, jobs: Sequence[Job], steps: int, total_steps: int,
@@ -100,11 +95,7 @@ def advance_rung(runner: SweepRunner, output: Path, jobs: Sequence[Job], steps: 
     size = runner.choose_pack(todo) if todo else 1
     for unit in group_packs(todo, runner.pack_key, size):
         try:
-            if len(unit) == 1:
-                train_to(runner, unit[0], steps, total_steps)
-                outcome = {}
-            else:
-                outcome = train_pack_to(runner, unit, steps, total_steps)
+            outcome = train_to(runner, unit, steps, total_steps)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failing run (or pack) must not cost the others; it is reported
