@@ -18,11 +18,11 @@ from .config import RunConfig
 from .errors import ConfigError
 from .locks import Lock, lock_path
 from .runs import is_complete, run_id
+from .unmask_spec import ALL_LAYERS
 
 log = logging.getLogger(__name__)
 
 ALL_CODES = "all-codes"
-ALL_LAYERS = "all-layers"
 AMBIGUOUS_ALL = (f"--unmask all is ambiguous: write {ALL_CODES} (every one of the 2^groups group codes) or "
                  f"{ALL_LAYERS} (every layer unmasked)")
 
