@@ -129,6 +129,12 @@ def train_seconds(m: dict) -> float | None:
     return t
 
 
+def compute_seconds(m: dict) -> float:
+    """A finished run's own compute: its training (:func:`train_seconds`) and its final evaluation, where
+    recorded. The one sum behind every search, proxy and sweep cost."""
+    return (train_seconds(m) or 0.0) + m.get("eval_seconds", 0.0)
+
+
 def load_results(results: str | Path, *, strict: bool = False):
     """All complete runs under ``results`` as a long pandas table (one row per run and split).
 
@@ -167,11 +173,12 @@ def load_results(results: str | Path, *, strict: bool = False):
                 "recall": s.get("recall"), "f1_lenient": lenient["f1"], "precision_lenient": lenient["precision"],
                 "recall_lenient": lenient["recall"],
                 "n_sentences": s.get("n_sentences"), "train_seconds": train_seconds(m), "eval_seconds": m.get("eval_seconds"),
+                "compute_seconds": compute_seconds(m),
                 "tokens_per_second": m.get("tokens_per_second"),
             })
     cols = ["run_id", "run_dir", "task", "model", "variant", "unmask", "seed", "config_hash", "checkpoint",
             "split", "metric", "f1", "precision", "recall", "f1_lenient", "precision_lenient", "recall_lenient",
-            "n_sentences", "train_seconds", "eval_seconds", "tokens_per_second"]
+            "n_sentences", "train_seconds", "eval_seconds", "compute_seconds", "tokens_per_second"]
     df = pd.DataFrame(rows, columns=cols)
     df.attrs["incomplete"] = incomplete
     return df

@@ -24,8 +24,7 @@ def compare(sweep: Path, search: Path, proxy: Path | None) -> dict:
     best = val["mean"].idxmax()
     rank_val = int((val["mean"] > val.loc[chosen, "mean"]).sum()) + 1 if chosen in val.index else None
     rank_test = int((test > test.get(chosen, float("nan"))).sum()) + 1 if chosen in test.index else None
-    runs = df[df.split == "validation"]  # each run's own compute (its pack share): training + evaluation if recorded
-    sweep_s = float(runs.train_seconds.sum() + runs.eval_seconds.fillna(0.0).sum())
+    sweep_s = float(df[df.split == "validation"].compute_seconds.sum())  # each run's own (its pack share)
     n_seeds = int(df.seed.nunique())
     out = {"task": task, "chosen": chosen, "chosen_test_f1": trace["chosen"].get("test_f1"),
            "sweep_best": best, "sweep_best_validation": float(val.loc[best, "mean"]),

@@ -71,7 +71,7 @@ def sweep_reference(sweep_dir: Path, task: str) -> tuple[dict[str, float], float
     df = load_results(sweep_dir)
     df = df[(df.task == task) & (df.split == "validation")]
     ranking = {str(u): float(v) for u, v in df.groupby(df.unmask.fillna("0000")).f1.mean().items()}
-    return ranking, float(df.train_seconds.fillna(0.0).sum() + df.eval_seconds.fillna(0.0).sum())
+    return ranking, float(df.compute_seconds.sum())
 
 
 def spearman(scores: dict[str, float], reference: dict[str, float]) -> tuple[float | None, int]:

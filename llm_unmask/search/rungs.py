@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import RunError
 from ..pipeline import read_rungs
 from ..runner import SweepRunner
-from ..runs import read_metrics, train_seconds
+from ..runs import compute_seconds, read_metrics
 from ..sweep import Job, group_packs
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def read_score(output: Path, job: Job, steps: int, total_steps: int) -> RungScor
         rungs = m.get("rungs", [])
         eval_s = sum(r.get("eval_seconds", 0.0) for r in rungs if r["step"] <= steps)
         if steps >= total_steps:
-            return RungScore(m["splits"]["validation"]["f1"], train_seconds(m) + eval_s + m.get("eval_seconds", 0.0))
+            return RungScore(m["splits"]["validation"]["f1"], compute_seconds(m) + eval_s)
         return _from_rungs(rungs, steps)
     try:
         return _from_rungs(read_rungs(tmp), steps)  # [] until the run has been scored at a rung
