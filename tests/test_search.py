@@ -199,8 +199,8 @@ def test_proxies_rank_and_correlate_with_a_sweep(tmp_path):
     m = json.loads((probe_runs[0] / "metrics.json").read_text())
     assert m["trainable_parameters"] < m["total_parameters"] // 10
     # its cost counts its evaluation too (for a probe that is most of it)
-    probe_cost = sum(json.loads((d / "metrics.json").read_text())["train_seconds"]
-                     + json.loads((d / "metrics.json").read_text())["eval_seconds"] for d in probe_runs)
+    probes = [json.loads((d / "metrics.json").read_text()) for d in probe_runs]
+    probe_cost = sum(p["train_seconds"] + p["eval_seconds"] for p in probes)
     assert m["eval_seconds"] > 0 and res["proxies"]["probe"]["seconds"] == pytest.approx(probe_cost)
     # and saves only that head: the frozen base is never written (a GGUF-loaded base could not be)
     from safetensors.torch import load_file
